@@ -1,0 +1,38 @@
+"""The ``solo-semppl`` command: one entry point, one subcommand per job.
+
+    solo-semppl pretrain --config-name digits/semppl [hydra overrides]
+    solo-semppl zoo {list,download,verify,export,convert-official} ...
+    solo-semppl configs          # where the installed configs live
+"""
+import sys
+from typing import List, Optional
+
+SUBCOMMANDS = {
+    "pretrain": ("solo_semppl.cli.pretrain", "pretrain, a hydra app (solo-learn config layout)"),
+    "zoo": ("solo_semppl.zoo.cli", "model zoo: list, download, verify, export, convert-official"),
+    "configs": ("solo_semppl.cli.configs", "print the directory of the installed configs"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: solo-semppl <command> [args]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if argv[0] not in SUBCOMMANDS:
+        print(f"solo-semppl: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    import importlib
+
+    module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
+    return module.main(argv[1:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""``solo-semppl pretrain``: solo-learn pretraining for relic, semppl and solo-learn's methods.
+
+A hydra app in solo-learn's config layout, written from solo-learn's importable pieces (its
+``main_pretrain.py`` is not installed with the package and rejects more than 2 large crops).
+Differences from upstream: any number of large and small crops; ``devices`` may be an int,
+a list or a string on any accelerator; the optional labelled-share sampler
+(``semi_supervised.labelled_per_batch``); CSV logging (``csv.enabled``, default true when wandb
+is off) into the checkpoint folder, beside ``args.json``, the checkpoints and ``split.json``.
+
+    solo-semppl pretrain --config-name digits/semppl [key=value ...]
+    solo-semppl pretrain --config-path my/configs --config-name semppl.yaml
+"""
+import inspect
+import os
+import sys
+from typing import List, Optional
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from solo_semppl.cli.configs import CONFIG_DIR
+from solo_semppl.cli.devices import normalise_devices
+
+
+def train_loader_for(cfg: DictConfig, model, dataset):
+    """solo-learn's loader, or the labelled-share batch sampler when asked for."""
+    from solo.data.pretrain_dataloader import prepare_dataloader
+    from torch.utils.data import DataLoader
+
+    from solo_semppl.data.sampler import LabelledShareBatchSampler
+
+    per_batch = OmegaConf.select(cfg, "semi_supervised.labelled_per_batch", default=0)
+    if not per_batch:
+        return prepare_dataloader(dataset, batch_size=cfg.optimizer.batch_size, num_workers=cfg.data.num_workers)
+    sampler = LabelledShareBatchSampler(
+        model.labelled_mask.cpu(), cfg.optimizer.batch_size, per_batch, seed=cfg.seed,
+        num_replicas=int(os.environ.get("WORLD_SIZE", 1)), rank=int(os.environ.get("RANK", 0)),
+    )
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers, pin_memory=True)
+
+
+def build_data(cfg: DictConfig, model):
+    """(train_loader or datamodule, val_loader) following solo-learn's data settings."""
+    from solo.data.classification_dataloader import prepare_data as prepare_classification
+    from solo.data.pretrain_dataloader import (
+        FullTransformPipeline, NCropAugmentation, build_transform_pipeline, prepare_datasets,
+    )
+
+    val_loader = None
+    no_val = cfg.data.val_path is None or (cfg.data.dataset == "custom" and cfg.data.no_labels)
+    if not no_val:
+        _, val_loader = prepare_classification(
+            cfg.data.dataset, train_data_path=cfg.data.train_path, val_data_path=cfg.data.val_path,
+            data_format="image_folder" if cfg.data.format == "dali" else cfg.data.format,
+            batch_size=cfg.optimizer.batch_size, num_workers=cfg.data.num_workers,
+        )
+    if cfg.data.format == "dali":
+        from solo.data.dali_dataloader import PretrainDALIDataModule, build_transform_pipeline_dali
+
+        pipelines = [NCropAugmentation(build_transform_pipeline_dali(cfg.data.dataset, aug, dali_device=cfg.dali.device), aug.num_crops) for aug in cfg.augmentations]
+        datamodule = PretrainDALIDataModule(
+            dataset=cfg.data.dataset, train_data_path=cfg.data.train_path,
+            transforms=FullTransformPipeline(pipelines), num_large_crops=cfg.data.num_large_crops,
+            num_small_crops=cfg.data.num_small_crops, num_workers=cfg.data.num_workers,
+            batch_size=cfg.optimizer.batch_size, no_labels=cfg.data.no_labels,
+            data_fraction=cfg.data.fraction, dali_device=cfg.dali.device,
+            encode_indexes_into_labels=cfg.dali.encode_indexes_into_labels,
+        )
+        datamodule.val_dataloader = lambda: val_loader
+        return datamodule, None
+    pipelines = [NCropAugmentation(build_transform_pipeline(cfg.data.dataset, aug), aug.num_crops) for aug in cfg.augmentations]
+    dataset = prepare_datasets(
+        cfg.data.dataset, FullTransformPipeline(pipelines), train_data_path=cfg.data.train_path,
+        data_format=cfg.data.format, no_labels=cfg.data.no_labels, data_fraction=cfg.data.fraction,
+    )
+    return train_loader_for(cfg, model, dataset), val_loader
+
+
+def run(cfg: DictConfig) -> None:
+    import torch
+    from lightning.pytorch import Trainer, seed_everything
+    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers.wandb import WandbLogger
+    from lightning.pytorch.strategies.ddp import DDPStrategy
+    from solo.args.pretrain import parse_cfg
+    from solo.methods import METHODS
+    from solo.utils.auto_resumer import AutoResumer
+    from solo.utils.checkpointer import Checkpointer
+    from solo.utils.misc import make_contiguous, omegaconf_select
+
+    from solo_semppl import register
+    from solo_semppl.methods.callbacks import SplitWriter
+
+    register()
+    OmegaConf.set_struct(cfg, False)
+    devices = normalise_devices(cfg)
+    cfg = parse_cfg(cfg)
+    if cfg.method not in METHODS:
+        raise ValueError(f"method = {cfg.method!r}: expected one of {sorted(METHODS)}")
+    seed_everything(cfg.seed)
+    model = METHODS[cfg.method](cfg)
+    make_contiguous(model)
+    if not cfg.performance.disable_channel_last:
+        model = model.to(memory_format=torch.channels_last)
+    train_data, val_loader = build_data(cfg, model)
+
+    ckpt_path, run_id = None, None
+    logdir = os.path.join(cfg.checkpoint.dir, cfg.method)
+    if cfg.auto_resume.enabled and cfg.resume_from_checkpoint is None:
+        ckpt_path, run_id = AutoResumer(checkpoint_dir=logdir, max_hours=cfg.auto_resume.max_hours).find_checkpoint(cfg)
+        if ckpt_path is not None:
+            print(f"Resuming from previous checkpoint that matches specifications: '{ckpt_path}'")
+    elif cfg.resume_from_checkpoint is not None:
+        ckpt_path = cfg.resume_from_checkpoint
+        del cfg.resume_from_checkpoint
+
+    callbacks, logger = [], None
+    if cfg.wandb.enabled:
+        logger = WandbLogger(name=cfg.name, project=cfg.wandb.project, entity=cfg.wandb.entity,
+                             offline=cfg.wandb.offline, resume="allow" if run_id else None, id=run_id)
+        logger.log_hyperparams(OmegaConf.to_container(cfg))
+    elif omegaconf_select(cfg, "csv.enabled", True):
+        logger = CSVLogger(save_dir=logdir, name="", version=run_id or f"csv-{Checkpointer.random_string()}")
+    if cfg.checkpoint.enabled:
+        checkpointer = Checkpointer(cfg, logdir=logdir, frequency=cfg.checkpoint.frequency, keep_prev=cfg.checkpoint.keep_prev)
+        callbacks += [checkpointer, SplitWriter(checkpointer)]
+
+    trainer_kwargs = OmegaConf.to_container(cfg)
+    valid = inspect.signature(Trainer.__init__).parameters
+    trainer_kwargs = {k: v for k, v in trainer_kwargs.items() if k in valid}
+    trainer_kwargs.update({
+        "devices": devices, "logger": logger or False, "callbacks": callbacks, "enable_checkpointing": False,
+        "strategy": DDPStrategy(find_unused_parameters=False) if cfg.strategy == "ddp" else (cfg.strategy or "auto"),
+    })
+    if OmegaConf.select(cfg, "semi_supervised.labelled_per_batch", default=0):
+        trainer_kwargs["use_distributed_sampler"] = False
+    trainer = Trainer(**trainer_kwargs)
+    if cfg.data.format == "dali":
+        trainer.fit(model, ckpt_path=ckpt_path, datamodule=train_data)
+    else:
+        trainer.fit(model, train_data, val_loader, ckpt_path=ckpt_path)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Runs the hydra app on ``argv`` (hydra reads its arguments from sys.argv)."""
+    if argv is not None:
+        sys.argv = [f"{sys.argv[0]} pretrain", *argv]
+    hydra.main(version_base="1.2", config_path=str(CONFIG_DIR / "pretrain"), config_name=None)(run)()
+    return 0

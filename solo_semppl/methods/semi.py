@@ -1,0 +1,111 @@
+"""Semi-supervision for solo-learn methods: the labelled split as an index mask.
+
+Config group ``semi_supervised`` (validated; exactly one of fraction / per_class / file):
+    fraction (float in (0, 1]): class-balanced fraction of each class that keeps its label.
+    per_class (int): exactly this many labelled images per class.
+    file (str): a split file (SimCLR ``1percent.txt``-style names, PAWS CIFAR lists, or one
+        dataset index per line); ``format`` says which (``auto`` infers it from the content).
+    seed (int, 0): seed of the class-balanced draw.
+    min_per_class (int, 1): at least this many labelled images per class (fraction mode).
+    labelled_per_batch (int, 0): if > 0, a sampler puts exactly this many labelled images in
+        every batch (SPEC 5.1); 0 keeps solo-learn's natural sampling.
+    sha256 / num_labelled / num_samples: recorded by the method when it builds the split (they
+        land in args.json); when present on input the rebuilt split must have that sha256.
+
+The split is rebuilt from the training set that solo-learn's ``prepare_datasets`` reads (same
+index order) and kept in the model as the ``labelled_mask`` buffer, so it is in every checkpoint.
+"""
+import logging
+import os
+from typing import List, Optional, Tuple
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from solo_semppl.data.split import LabelledSplit, build_split, validate_split
+from solo_semppl.methods.options import Option, apply_options, choice, positive_int
+
+log = logging.getLogger(__name__)
+
+SEMI_SUPERVISED_OPTIONS = {
+    "fraction": Option(None, (float,), lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "per_class": positive_int(None),
+    "file": Option(None, (str,), os.path.isfile, "the path of an existing split file"),
+    "format": choice("auto", "auto", "simclr", "paws", "index"),
+    "seed": positive_int(0, allow_zero=True),
+    "min_per_class": positive_int(1, allow_zero=True),
+    "labelled_per_batch": positive_int(0, allow_zero=True),
+    "sha256": Option(None, (str,)),
+    "num_labelled": positive_int(None, allow_zero=True),
+    "num_samples": positive_int(None),
+}
+SPLIT_KEYS = ("fraction", "per_class", "file")
+
+
+def dataset_targets_and_paths(data: DictConfig) -> Tuple[List[int], Optional[List[str]]]:
+    """Targets (and file paths, for image folders) of the training set, in solo-learn's order.
+
+    Unlabelled STL-10 images have target -1. HDF5 and label-free custom folders cannot carry a
+    split and raise ValueError.
+    """
+    from torchvision.datasets import CIFAR10, CIFAR100, STL10, ImageFolder
+
+    if data.format == "h5":
+        raise ValueError("semi_supervised splits need data.format image_folder or dali, not h5")
+    if data.dataset in ("cifar10", "cifar100"):
+        cls = CIFAR10 if data.dataset == "cifar10" else CIFAR100
+        try:
+            ds = cls(data.train_path, train=True, download=False)
+        except RuntimeError as err:
+            raise ValueError(f"data.train_path={data.train_path!r}: {err}") from err
+        return list(ds.targets), None
+    if data.dataset == "stl10":
+        ds = STL10(data.train_path, split="train+unlabeled", download=False)
+        return [int(t) for t in ds.labels], None
+    if data.dataset == "custom" and OmegaConf.select(data, "no_labels", default=False):
+        raise ValueError("semi_supervised needs labels: data.no_labels must be false")
+    if not os.path.isdir(data.train_path):
+        raise ValueError(f"data.train_path={data.train_path!r} is not a directory")
+    ds = ImageFolder(data.train_path)
+    return list(ds.targets), [path for path, _ in ds.samples]
+
+
+def resolve_split(cfg: DictConfig) -> Optional[LabelledSplit]:
+    """Validates ``cfg.semi_supervised``, builds the split and records it in the config.
+
+    Returns None when no split is configured (every label visible).
+    """
+    apply_options(cfg, "semi_supervised", SEMI_SUPERVISED_OPTIONS)
+    semi = cfg.semi_supervised
+    if all(semi[k] is None for k in SPLIT_KEYS):
+        return None
+    targets, paths = dataset_targets_and_paths(cfg.data)
+    split = build_split(OmegaConf.to_container(semi), targets, paths)
+    for warning in validate_split(split, targets, cfg.data.num_classes):
+        log.warning(warning)
+    digest = split.sha256()
+    if semi.sha256 is not None and semi.sha256 != digest:
+        raise ValueError(
+            f"semi_supervised.sha256 = {semi.sha256} but the rebuilt split has sha256 {digest}: "
+            "the data or the split settings changed since the split was recorded"
+        )
+    semi.sha256, semi.num_labelled, semi.num_samples = digest, len(split.labelled), split.num_samples
+    log.info("labelled split: %d of %d images (sha256 %s)", len(split.labelled), split.num_samples, digest)
+    return split
+
+
+def masked_classification(logits: torch.Tensor, targets: torch.Tensor) -> dict:
+    """Cross-entropy, acc@1 and acc@5 over the samples whose target is not -1.
+
+    With no labelled sample the loss is 0 (gradient 0) and the accuracies are 0, never NaN.
+    """
+    labelled = targets >= 0
+    count = labelled.sum().clamp(min=1)
+    safe_targets = targets.clamp(min=0)
+    per_sample = torch.nn.functional.cross_entropy(logits, safe_targets, reduction="none")
+    loss = (per_sample * labelled).sum() / count
+    top_k = min(5, logits.size(1))
+    hits = logits.topk(top_k, dim=1).indices == safe_targets[:, None]
+    acc1 = (hits[:, 0] & labelled).sum() * 100.0 / count
+    acc5 = (hits.any(1) & labelled).sum() * 100.0 / count
+    return {"loss": loss, "acc1": acc1, "acc5": acc5}
