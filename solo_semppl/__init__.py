@@ -8,13 +8,17 @@ __version__ = "0.1.0"
 
 
 def register() -> None:
-    """Adds ``relic`` and ``semppl`` to ``solo.methods.METHODS`` in place (idempotent).
+    """Adds ``relic`` and ``semppl`` to ``solo.methods.METHODS`` and the ``tiny_cnn`` backbone
+    to solo-learn's backbone table, in place (idempotent).
 
     In place, because solo-learn's scripts hold a reference to that dict: rebinding the name
     would not reach them.
     """
     import solo.methods
+    from solo.methods.base import BaseMethod
 
+    from solo_semppl.backbones import BACKBONES
     from solo_semppl.methods import METHODS
 
     solo.methods.METHODS.update(METHODS)
+    BaseMethod._BACKBONES.update(BACKBONES)

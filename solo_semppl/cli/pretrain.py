@@ -22,7 +22,7 @@ from solo_semppl.cli.configs import CONFIG_DIR
 from solo_semppl.cli.devices import normalise_devices
 
 
-def train_loader_for(cfg: DictConfig, model, dataset):
+def train_loader_for(cfg: DictConfig, split, dataset):
     """solo-learn's loader, or the labelled-share batch sampler when asked for."""
     from solo.data.pretrain_dataloader import prepare_dataloader
     from torch.utils.data import DataLoader
@@ -33,13 +33,13 @@ def train_loader_for(cfg: DictConfig, model, dataset):
     if not per_batch:
         return prepare_dataloader(dataset, batch_size=cfg.optimizer.batch_size, num_workers=cfg.data.num_workers)
     sampler = LabelledShareBatchSampler(
-        model.labelled_mask.cpu(), cfg.optimizer.batch_size, per_batch, seed=cfg.seed,
+        split.mask(), cfg.optimizer.batch_size, per_batch, seed=cfg.seed,
         num_replicas=int(os.environ.get("WORLD_SIZE", 1)), rank=int(os.environ.get("RANK", 0)),
     )
     return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers, pin_memory=True)
 
 
-def build_data(cfg: DictConfig, model):
+def build_data(cfg: DictConfig, split):
     """(train_loader or datamodule, val_loader) following solo-learn's data settings."""
     from solo.data.classification_dataloader import prepare_data as prepare_classification
     from solo.data.pretrain_dataloader import (
@@ -73,7 +73,7 @@ def build_data(cfg: DictConfig, model):
         cfg.data.dataset, FullTransformPipeline(pipelines), train_data_path=cfg.data.train_path,
         data_format=cfg.data.format, no_labels=cfg.data.no_labels, data_fraction=cfg.data.fraction,
     )
-    return train_loader_for(cfg, model, dataset), val_loader
+    return train_loader_for(cfg, split, dataset), val_loader
 
 
 def run(cfg: DictConfig) -> None:
@@ -89,6 +89,7 @@ def run(cfg: DictConfig) -> None:
     from solo.utils.misc import make_contiguous, omegaconf_select
 
     from solo_semppl import register
+    from solo_semppl.data.semi_config import resolve_split
     from solo_semppl.methods.callbacks import SplitWriter
 
     register()
@@ -97,12 +98,13 @@ def run(cfg: DictConfig) -> None:
     cfg = parse_cfg(cfg)
     if cfg.method not in METHODS:
         raise ValueError(f"method = {cfg.method!r}: expected one of {sorted(METHODS)}")
+    split = resolve_split(cfg)
     seed_everything(cfg.seed)
     model = METHODS[cfg.method](cfg)
     make_contiguous(model)
     if not cfg.performance.disable_channel_last:
         model = model.to(memory_format=torch.channels_last)
-    train_data, val_loader = build_data(cfg, model)
+    train_data, val_loader = build_data(cfg, split)
 
     ckpt_path, run_id = None, None
     logdir = os.path.join(cfg.checkpoint.dir, cfg.method)
@@ -123,7 +125,7 @@ def run(cfg: DictConfig) -> None:
         logger = CSVLogger(save_dir=logdir, name="", version=run_id or f"csv-{Checkpointer.random_string()}")
     if cfg.checkpoint.enabled:
         checkpointer = Checkpointer(cfg, logdir=logdir, frequency=cfg.checkpoint.frequency, keep_prev=cfg.checkpoint.keep_prev)
-        callbacks += [checkpointer, SplitWriter(checkpointer)]
+        callbacks += [checkpointer] + ([SplitWriter(checkpointer, split)] if split is not None else [])
 
     trainer_kwargs = OmegaConf.to_container(cfg)
     valid = inspect.signature(Trainer.__init__).parameters
@@ -141,9 +143,29 @@ def run(cfg: DictConfig) -> None:
         trainer.fit(model, train_data, val_loader, ckpt_path=ckpt_path)
 
 
+def resolve_config_args(argv: List[str]) -> List[str]:
+    """``--config-name digits/semppl`` without ``--config-path`` names an installed config:
+    rewritten to ``--config-path <installed>/pretrain/digits --config-name semppl``."""
+    if any(a in ("--config-path", "-cp") or a.startswith("--config-path=") for a in argv):
+        return argv
+    for i, arg in enumerate(argv):
+        name_at = i + 1 if arg in ("--config-name", "-cn") else None
+        if arg.startswith("--config-name="):
+            argv = argv[:i] + ["--config-name", arg.split("=", 1)[1]] + argv[i + 1:]
+            name_at = i + 1
+        if name_at is not None and name_at < len(argv) and "/" in argv[name_at]:
+            group, name = argv[name_at].rsplit("/", 1)
+            path = CONFIG_DIR / "pretrain" / group
+            if not path.is_dir():
+                known = sorted(p.name for p in (CONFIG_DIR / "pretrain").iterdir() if p.is_dir())
+                raise SystemExit(f"solo-semppl pretrain: no installed configs for {group!r} (known: {known})")
+            return argv[:name_at - 1] + ["--config-path", str(path), "--config-name", name] + argv[name_at + 1:]
+    return argv
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Runs the hydra app on ``argv`` (hydra reads its arguments from sys.argv)."""
-    if argv is not None:
-        sys.argv = [f"{sys.argv[0]} pretrain", *argv]
+    argv = sys.argv[1:] if argv is None else argv
+    sys.argv = [f"{sys.argv[0]} pretrain", *resolve_config_args(list(argv))]
     hydra.main(version_base="1.2", config_path=str(CONFIG_DIR / "pretrain"), config_name=None)(run)()
     return 0

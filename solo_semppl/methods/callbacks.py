@@ -6,17 +6,16 @@ from lightning.pytorch.callbacks import Callback
 
 
 class SplitWriter(Callback):
-    """Writes the labelled split (sorted dataset indices + sha256) as ``split.json`` beside the
-    checkpoints and args.json of a solo-learn ``Checkpointer``, atomically."""
+    """Writes the labelled split (``LabelledSplit.to_json``) as ``split.json`` beside the
+    checkpoints and args.json of a solo-learn ``Checkpointer``, atomically, for any method."""
 
-    def __init__(self, checkpointer):
-        self.checkpointer = checkpointer
+    def __init__(self, checkpointer, split):
+        self.checkpointer, self.split = checkpointer, split
 
     def on_train_start(self, trainer, pl_module):
-        mask = getattr(pl_module, "labelled_mask", None)
-        if mask is None or not trainer.is_global_zero:
+        if not trainer.is_global_zero:
             return
-        record = {"sha256": pl_module.cfg.semi_supervised.sha256, "labelled": mask.nonzero().flatten().tolist()}
+        record = {"sha256": self.split.sha256(), **self.split.to_json()}
         path = self.checkpointer.path / "split.json"
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(record))

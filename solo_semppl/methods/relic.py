@@ -11,8 +11,8 @@ from solo.utils.misc import concat_all_gather_no_grad, gather
 from solo.utils.momentum import initialize_momentum_params
 
 from solo_semppl.losses import relic_loss, sample_negatives
-from solo_semppl.methods.options import apply_options, choice, non_negative, positive_int
-from solo_semppl.methods.semi import masked_classification, resolve_split
+from solo_semppl.data.semi_config import resolve_split
+from solo_semppl.options import apply_options, choice, non_negative, positive_int
 
 
 def byol_mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
@@ -27,6 +27,23 @@ def gather_views(x: torch.Tensor, with_grad: bool) -> torch.Tensor:
     x = x.transpose(0, 1).contiguous()
     x = gather(x) if with_grad else concat_all_gather_no_grad(x)
     return x.transpose(0, 1)
+
+
+def masked_classification(logits: torch.Tensor, targets: torch.Tensor) -> dict:
+    """Cross-entropy, acc@1 and acc@5 over the samples whose target is not -1.
+
+    With no labelled sample the loss is 0 (gradient 0) and the accuracies are 0, never NaN.
+    """
+    labelled = targets >= 0
+    count = labelled.sum().clamp(min=1)
+    safe_targets = targets.clamp(min=0)
+    per_sample = torch.nn.functional.cross_entropy(logits, safe_targets, reduction="none")
+    loss = (per_sample * labelled).sum() / count
+    top_k = min(5, logits.size(1))
+    hits = logits.topk(top_k, dim=1).indices == safe_targets[:, None]
+    acc1 = (hits[:, 0] & labelled).sum() * 100.0 / count
+    acc5 = (hits.any(1) & labelled).sum() * 100.0 / count
+    return {"loss": loss, "acc1": acc1, "acc5": acc5}
 
 
 class ReLIC(BaseMomentumMethod):
@@ -44,7 +61,7 @@ class ReLIC(BaseMomentumMethod):
         base_loss (str, "relic"): "relic", or "simclr" / "byol" (solo-learn's own loss functions
             on the online projections / predictions), for SemPPL's base-loss ablation.
     Other groups: ``momentum`` (solo-learn's tau schedule; SPEC 0.996 -> 1) and
-    ``semi_supervised`` (the labelled split; see ``solo_semppl.methods.semi``). With a split,
+    ``semi_supervised`` (the labelled split; see ``solo_semppl.data.semi_config``). With a split,
     the labels of unlabelled images are replaced by -1 before solo-learn's base step, so the
     online linear probe and online kNN learn from labelled images only.
     Logged: train_<term> for each loss term, train_ssl_loss.

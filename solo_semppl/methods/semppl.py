@@ -6,7 +6,7 @@ import torch
 from solo.utils.misc import omegaconf_select
 
 from solo_semppl.losses import semantic_positive_loss, semantic_regression_loss
-from solo_semppl.methods.options import Option, choice, flag, in_unit_interval, non_negative, positive_int
+from solo_semppl.options import Option, choice, flag, in_unit_interval, non_negative, positive_int
 from solo_semppl.methods.relic import ReLIC
 from solo_semppl.semantic import (
     LabelledQueue,

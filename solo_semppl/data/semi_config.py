@@ -1,4 +1,4 @@
-"""Semi-supervision for solo-learn methods: the labelled split as an index mask.
+"""The ``semi_supervised`` config group: build, validate and record the labelled split.
 
 Config group ``semi_supervised`` (validated; exactly one of fraction / per_class / file):
     fraction (float in (0, 1]): class-balanced fraction of each class that keeps its label.
@@ -12,18 +12,18 @@ Config group ``semi_supervised`` (validated; exactly one of fraction / per_class
     sha256 / num_labelled / num_samples: recorded by the method when it builds the split (they
         land in args.json); when present on input the rebuilt split must have that sha256.
 
-The split is rebuilt from the training set that solo-learn's ``prepare_datasets`` reads (same
-index order) and kept in the model as the ``labelled_mask`` buffer, so it is in every checkpoint.
+The split is built from the training set that solo-learn's ``prepare_datasets`` reads (same
+index order); relic/semppl keep it as the ``labelled_mask`` buffer, so it is in every checkpoint.
+Framework-free (torchvision + omegaconf): evaluation uses it without solo-learn.
 """
 import logging
 import os
 from typing import List, Optional, Tuple
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from solo_semppl.data.split import LabelledSplit, build_split, validate_split
-from solo_semppl.methods.options import Option, apply_options, choice, positive_int
+from solo_semppl.options import Option, apply_options, choice, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -92,20 +92,3 @@ def resolve_split(cfg: DictConfig) -> Optional[LabelledSplit]:
     semi.sha256, semi.num_labelled, semi.num_samples = digest, len(split.labelled), split.num_samples
     log.info("labelled split: %d of %d images (sha256 %s)", len(split.labelled), split.num_samples, digest)
     return split
-
-
-def masked_classification(logits: torch.Tensor, targets: torch.Tensor) -> dict:
-    """Cross-entropy, acc@1 and acc@5 over the samples whose target is not -1.
-
-    With no labelled sample the loss is 0 (gradient 0) and the accuracies are 0, never NaN.
-    """
-    labelled = targets >= 0
-    count = labelled.sum().clamp(min=1)
-    safe_targets = targets.clamp(min=0)
-    per_sample = torch.nn.functional.cross_entropy(logits, safe_targets, reduction="none")
-    loss = (per_sample * labelled).sum() / count
-    top_k = min(5, logits.size(1))
-    hits = logits.topk(top_k, dim=1).indices == safe_targets[:, None]
-    acc1 = (hits[:, 0] & labelled).sum() * 100.0 / count
-    acc5 = (hits.any(1) & labelled).sum() * 100.0 / count
-    return {"loss": loss, "acc1": acc1, "acc5": acc5}

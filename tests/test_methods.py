@@ -1,0 +1,180 @@
+"""The solo-learn binding: registration, option validation, leak-proof semi-supervision,
+equivalences between switches, checkpoints (needs solo-learn)."""
+import copy
+
+import pytest
+import torch
+
+from conftest import needs_solo
+
+pytestmark = needs_solo
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    from solo_fixtures import make_image_folder
+
+    return make_image_folder(tmp_path_factory.mktemp("tiny"))
+
+
+def build(method, folder, extra=()):
+    from solo.methods import METHODS
+
+    from solo_fixtures import tiny_cfg
+
+    cfg = tiny_cfg(method, folder, ["semi_supervised.fraction=0.25", *extra])
+    torch.manual_seed(0)
+    return METHODS[cfg.method](cfg)
+
+
+def dataset_of(model):
+    from torchvision.datasets import ImageFolder
+
+    from solo_fixtures import CropsDataset
+
+    return CropsDataset(ImageFolder(model.cfg.data.train_path).targets)
+
+
+def test_register_is_in_place_and_idempotent():
+    import solo.methods
+
+    from solo_semppl import register
+    from solo_semppl.methods import ReLIC, SemPPL
+
+    table = solo.methods.METHODS
+    register()
+    register()
+    assert solo.methods.METHODS is table
+    assert table["semppl"] is SemPPL and table["relic"] is ReLIC
+    assert "byol" in table and "simclr" in table
+
+
+def test_unknown_method_kwarg_names_the_key_and_lists_valid_ones(folder):
+    with pytest.raises(ValueError, match=r"method_kwargs\.knn_kk.*knn_k"):
+        build("semppl", folder, ["+method_kwargs.knn_kk=3"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("method_kwargs.knn_k=0", r"method_kwargs\.knn_k = 0: expected an integer >= 1"),
+        ("method_kwargs.kl_form=k3", r"method_kwargs\.kl_form = 'k3'"),
+        ("method_kwargs.temperature=0", r"method_kwargs\.temperature"),
+        ("method_kwargs.pseudo_label_noise=1.5", r"pseudo_label_noise = 1.5"),
+        ("+semi_supervised.fractoin=0.1", r"semi_supervised\.fractoin"),
+        ("semi_supervised.fraction=null", r"semppl needs a labelled split"),
+        ("+semi_supervised.per_class=2", r"exactly one of"),
+        ("method_kwargs.queue_size=4", r"queue capacity 4 is smaller than one global batch \(8\)"),
+    ],
+)
+def test_bad_config_is_rejected_before_training(folder, override, message):
+    with pytest.raises(ValueError, match=message):
+        build("semppl", folder, [override])
+
+
+def test_fewer_than_two_large_crops_is_rejected(folder):
+    with pytest.raises(ValueError, match="at least 2 large crops"):
+        build("relic", folder, ["augmentations.0.num_crops=1"])
+
+
+def test_split_is_a_buffer_recorded_in_the_config(folder):
+    model = build("semppl", folder)
+    mask = model.labelled_mask
+    assert mask.dtype == torch.bool and mask.numel() == 24 and int(mask.sum()) == 6
+    assert "labelled_mask" in model.state_dict()
+    semi = model.cfg.semi_supervised
+    assert semi.num_labelled == 6 and semi.num_samples == 24 and len(semi.sha256) == 64
+
+
+def test_changed_split_is_detected_through_recorded_sha(folder):
+    with pytest.raises(ValueError, match="sha256"):
+        build("semppl", folder, ["+semi_supervised.sha256=" + "0" * 64])
+
+
+def test_unlabelled_targets_are_hidden_from_the_base_step(folder):
+    model = build("semppl", folder)
+    indexes = torch.arange(24)
+    targets = torch.tensor(dataset_of(model).targets)
+    visible = model.visible_targets(indexes, targets)
+    assert torch.equal(visible[model.labelled_mask], targets[model.labelled_mask])
+    assert (visible[~model.labelled_mask] == -1).all()
+
+
+def test_no_leak_permuting_hidden_labels_changes_nothing(folder):
+    """Training never reads an unlabelled image's label: permuting those labels gives identical
+    losses and weights after several seeded steps (telemetry aside)."""
+    from solo_fixtures import fit
+
+    runs = []
+    for permute in (False, True):
+        model = build("semppl", folder)
+        data = dataset_of(model)
+        if permute:
+            hidden = [i for i in range(len(data)) if not model.labelled_mask[i]]
+            labels = [data.targets[i] for i in hidden]
+            labels = labels[1:] + labels[:1]
+            for i, label in zip(hidden, labels):
+                data.targets[i] = label
+        losses = fit(model, data, steps=4)
+        runs.append((losses, model.state_dict()))
+    (loss_a, state_a), (loss_b, state_b) = runs
+    assert loss_a == loss_b
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), key
+
+
+def test_batch_without_labelled_images_gives_no_nan(folder):
+    from solo_fixtures import CropsDataset, fit
+
+    model = build("semppl", folder, ["semi_supervised.fraction=null", "+semi_supervised.per_class=1"])
+    unlabelled = [i for i in range(24) if not model.labelled_mask[i]]
+    data = CropsDataset(dataset_of(model).targets)
+    subset = torch.utils.data.Subset(data, unlabelled)
+    losses = fit(model, subset, steps=3)
+    assert all(torch.isfinite(torch.tensor(losses)))
+    logged = model.trainer.callback_metrics
+    assert logged and all(torch.isfinite(v).all() for v in logged.values()), logged
+
+
+def test_semppl_without_semantic_positives_equals_relic(folder):
+    from solo_fixtures import fit
+
+    relic = build("relic", folder)
+    semppl = build("semppl", folder, ["method_kwargs.num_semantic_positives=0", "method_kwargs.pseudo_labels=false"])
+    semppl.load_state_dict(relic.state_dict(), strict=False)
+    losses_relic = fit(relic, dataset_of(relic), steps=3)
+    losses_semppl = fit(semppl, dataset_of(semppl), steps=3)
+    assert losses_relic == pytest.approx(losses_semppl, rel=1e-6)
+
+
+def test_semantic_positives_change_the_loss(folder):
+    from solo_fixtures import fit
+
+    base = build("semppl", folder, ["method_kwargs.num_semantic_positives=0"])
+    with_sempos = build("semppl", folder)
+    with_sempos.load_state_dict(base.state_dict())
+    losses_base = fit(base, dataset_of(base), steps=4)
+    losses_sempos = fit(with_sempos, dataset_of(with_sempos), steps=4)
+    assert losses_base[0] == pytest.approx(losses_sempos[0])  # queue empty at step 0
+    assert losses_base[1:] != pytest.approx(losses_sempos[1:])
+    assert int(with_sempos.queue.valid.sum()) > 0
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(folder, tmp_path):
+    from solo_fixtures import fit
+
+    model = build("semppl", folder)
+    fit(model, dataset_of(model), steps=3)
+    path = tmp_path / "model.ckpt"
+    model.trainer.save_checkpoint(path)
+    fresh = build("semppl", folder)
+    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    fresh.load_state_dict(state, strict=True)
+    model.eval(), fresh.eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        for key in ("feats", "z", "p"):
+            assert torch.equal(model(x)[key], fresh(x)[key]), key
+    assert torch.equal(model.queue.embeddings, fresh.queue.embeddings)
+    assert torch.equal(model.queue.labels, fresh.queue.labels)
+    assert int(model.queue.ptr) == int(fresh.queue.ptr) and int(model.queue.ptr) > 0

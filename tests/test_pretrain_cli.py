@@ -1,0 +1,107 @@
+"""``solo-semppl pretrain`` end to end on CPU, and the methods under upstream main_pretrain.py
+through the hydra callback (needs solo-learn)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import needs_solo
+
+pytestmark = needs_solo
+
+SMALL = [
+    "optimizer.batch_size=8", "backbone.kwargs.width=8", "max_epochs=1",
+    "method_kwargs.proj_hidden_dim=32", "method_kwargs.proj_output_dim=16",
+]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    from solo_fixtures import make_image_folder
+
+    root = tmp_path_factory.mktemp("data")
+    make_image_folder(root)
+    make_image_folder(root / "v")
+    return root
+
+
+def run_pretrain(method, folder, out, extra=()):
+    from solo_semppl.cli.main import main
+
+    overrides = SMALL + [
+        f"data.train_path={folder / 'train'}", f"data.val_path={folder / 'v' / 'train'}",
+        f"checkpoint.dir={out}", "semi_supervised.fraction=0.25", *extra,
+    ]
+    if method != "simclr":
+        overrides.append("method_kwargs.pred_hidden_dim=32")
+    assert main(["pretrain", "--config-name", f"digits/{method}", *overrides]) == 0
+    (run_dir,) = [p for p in (out / method).iterdir() if p.is_dir()]
+    return run_dir
+
+
+@pytest.mark.parametrize("method", ["semppl", "relic", "simclr", "byol"])
+def test_each_method_trains_and_writes_a_solo_learn_run_folder(method, folder, tmp_path):
+    run_dir = run_pretrain(method, folder, tmp_path)
+    args = json.loads((run_dir / "args.json").read_text())
+    assert args["method"] == method
+    assert args["data"]["num_large_crops"] == 4 and args["data"]["num_small_crops"] == 2
+    (ckpt,) = list(run_dir.glob("*.ckpt"))
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    assert any(k.startswith("backbone.") for k in state)
+    metrics = (run_dir / "metrics.csv").read_text().splitlines()
+    assert len(metrics) > 1 and "val_acc1" in metrics[0]
+    if method in ("semppl", "relic"):
+        split = json.loads((run_dir / "split.json").read_text())
+        assert split["sha256"] == args["semi_supervised"]["sha256"] and len(split["labelled"]) == 6
+        assert state["labelled_mask"].nonzero().flatten().tolist() == split["labelled"]
+    if method == "semppl":
+        assert "train_pl_accuracy_epoch" in metrics[0] or "train_pl_accuracy" in metrics[0]
+
+
+def test_installed_config_names_resolve(tmp_path):
+    from solo_semppl.cli.pretrain import resolve_config_args
+
+    argv = resolve_config_args(["--config-name", "digits/semppl", "max_epochs=2"])
+    assert argv[0] == "--config-path" and argv[1].endswith("pretrain/digits")
+    assert argv[2:] == ["--config-name", "semppl", "max_epochs=2"]
+    with pytest.raises(SystemExit, match="no installed configs for 'nope'"):
+        resolve_config_args(["--config-name=nope/semppl"])
+
+
+def test_semppl_loss_falls_when_overfitting_a_tiny_set(folder):
+    from test_methods import build, dataset_of
+
+    from solo_fixtures import fit
+
+    model = build("semppl", folder / "train", ["optimizer.lr=0.5"])
+    losses = fit(model, dataset_of(model), steps=24)
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 * 0.9, losses
+
+
+def upstream_checkout():
+    """A solo-learn checkout (editable install) that has upstream main_pretrain.py, or None."""
+    import solo
+
+    script = Path(solo.__file__).resolve().parents[1] / "main_pretrain.py"
+    return script if script.is_file() else None
+
+
+def test_upstream_main_pretrain_runs_semppl_through_the_callback(folder, tmp_path):
+    script = upstream_checkout()
+    if script is None:
+        pytest.skip("solo-learn is not installed from a checkout (pip install -e <solo-learn>): no main_pretrain.py")
+    config_dir = Path(__file__).resolve().parents[1] / "scripts" / "pretrain" / "digits"
+    cmd = [
+        sys.executable, str(script), "--config-path", str(config_dir), "--config-name", "semppl",
+        *SMALL, "method_kwargs.pred_hidden_dim=32", "devices='1'", "accelerator=cpu",
+        "augmentations.0.num_crops=2", "~augmentations.1",
+        f"data.train_path={folder / 'train'}", "data.val_path=null", f"checkpoint.dir={tmp_path}",
+        "semi_supervised.fraction=0.25", "+wandb.enabled=False",
+        "+hydra.callbacks.solo_semppl._target_=solo_semppl.hydra_callback.RegisterMethods",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list((tmp_path / "semppl").rglob("*.ckpt"))
