@@ -47,6 +47,7 @@ def tiny_cfg(method: str, train_path: Path, extra: Optional[List[str]] = None):
         f"data.train_path={train_path}", "data.val_path=null", "optimizer.batch_size=8",
         "method_kwargs.proj_hidden_dim=32", "method_kwargs.proj_output_dim=16",
         "backbone.kwargs.width=8", "checkpoint.enabled=False", "max_epochs=1",
+        "method_kwargs.num_negatives=5",
     ]
     if method != "simclr":
         overrides.append("method_kwargs.pred_hidden_dim=32")
@@ -82,7 +83,7 @@ def fit(model, dataset, steps: int, batch_size: int = 8, seed: int = 0) -> List[
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             losses.append(float(outputs["loss"]))
 
-    pl.seed_everything(seed, verbose=False)
+    pl.seed_everything(seed)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=True, drop_last=True,
         generator=torch.Generator().manual_seed(seed),

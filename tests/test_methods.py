@@ -57,14 +57,15 @@ def test_unknown_method_kwarg_names_the_key_and_lists_valid_ones(folder):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("method_kwargs.knn_k=0", r"method_kwargs\.knn_k = 0: expected an integer >= 1"),
-        ("method_kwargs.kl_form=k3", r"method_kwargs\.kl_form = 'k3'"),
-        ("method_kwargs.temperature=0", r"method_kwargs\.temperature"),
-        ("method_kwargs.pseudo_label_noise=1.5", r"pseudo_label_noise = 1.5"),
+        ("++method_kwargs.knn_k=0", r"method_kwargs\.knn_k = 0: expected an integer >= 1"),
+        ("++method_kwargs.kl_form=k3", r"method_kwargs\.kl_form = 'k3'"),
+        ("++method_kwargs.temperature=0", r"method_kwargs\.temperature"),
+        ("++method_kwargs.pseudo_label_noise=1.5", r"pseudo_label_noise = 1.5"),
         ("+semi_supervised.fractoin=0.1", r"semi_supervised\.fractoin"),
         ("semi_supervised.fraction=null", r"semppl needs a labelled split"),
         ("+semi_supervised.per_class=2", r"exactly one of"),
-        ("method_kwargs.queue_size=4", r"queue capacity 4 is smaller than one global batch \(8\)"),
+        ("method_kwargs.num_negatives=8", r"num_negatives = 8: expected at most the global batch size - 1 = 7"),
+        ("++method_kwargs.queue_size=4", r"queue capacity 4 is smaller than one global batch \(8\)"),
     ],
 )
 def test_bad_config_is_rejected_before_training(folder, override, message):
@@ -140,7 +141,7 @@ def test_semppl_without_semantic_positives_equals_relic(folder):
     from solo_fixtures import fit
 
     relic = build("relic", folder)
-    semppl = build("semppl", folder, ["method_kwargs.num_semantic_positives=0", "method_kwargs.pseudo_labels=false"])
+    semppl = build("semppl", folder, ["method_kwargs.num_semantic_positives=0", "++method_kwargs.pseudo_labels=false"])
     semppl.load_state_dict(relic.state_dict(), strict=False)
     losses_relic = fit(relic, dataset_of(relic), steps=3)
     losses_semppl = fit(semppl, dataset_of(semppl), steps=3)

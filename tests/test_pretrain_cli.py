@@ -1,6 +1,7 @@
 """``solo-semppl pretrain`` end to end on CPU, and the methods under upstream main_pretrain.py
 through the hydra callback (needs solo-learn)."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,8 @@ def run_pretrain(method, folder, out, extra=()):
     ]
     if method != "simclr":
         overrides.append("method_kwargs.pred_hidden_dim=32")
+    if method in ("relic", "semppl"):
+        overrides.append("method_kwargs.num_negatives=5")
     assert main(["pretrain", "--config-name", f"digits/{method}", *overrides]) == 0
     (run_dir,) = [p for p in (out / method).iterdir() if p.is_dir()]
     return run_dir
@@ -96,12 +99,14 @@ def test_upstream_main_pretrain_runs_semppl_through_the_callback(folder, tmp_pat
     config_dir = Path(__file__).resolve().parents[1] / "scripts" / "pretrain" / "digits"
     cmd = [
         sys.executable, str(script), "--config-path", str(config_dir), "--config-name", "semppl",
-        *SMALL, "method_kwargs.pred_hidden_dim=32", "devices='1'", "accelerator=cpu",
-        "augmentations.0.num_crops=2", "~augmentations.1",
+        *SMALL, "method_kwargs.pred_hidden_dim=32", "method_kwargs.num_negatives=5", "devices='1'", "accelerator=cpu",
+        "augmentations=symmetric_2x16.yaml",
         f"data.train_path={folder / 'train'}", "data.val_path=null", f"checkpoint.dir={tmp_path}",
-        "semi_supervised.fraction=0.25", "+wandb.enabled=False",
+        "semi_supervised.fraction=0.25",
         "+hydra.callbacks.solo_semppl._target_=solo_semppl.hydra_callback.RegisterMethods",
     ]
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert list((tmp_path / "semppl").rglob("*.ckpt"))

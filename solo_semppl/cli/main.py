@@ -1,6 +1,8 @@
 """The ``solo-semppl`` command: one entry point, one subcommand per job.
 
+    solo-semppl demo             # the main job on the embedded digits data
     solo-semppl pretrain --config-name digits/semppl [hydra overrides]
+    solo-semppl compare | ablate | finetune | linear | knn | ood ...
     solo-semppl zoo {list,download,verify,export,convert-official} ...
     solo-semppl configs          # where the installed configs live
 """
@@ -10,6 +12,9 @@ from typing import List, Optional
 SUBCOMMANDS = {
     "pretrain": ("solo_semppl.cli.pretrain", "pretrain, a hydra app (solo-learn config layout)"),
     "zoo": ("solo_semppl.zoo.cli", "model zoo: list, download, verify, export, convert-official"),
+    "demo": ("solo_semppl.experiments.demo", "the main job: compare all methods on the embedded digits data"),
+    "compare": ("solo_semppl.experiments.compare", "methods side by side: same data, split, backbone, budget"),
+    "ablate": ("solo_semppl.experiments.ablate", "SemPPL's ablations, one switch at a time"),
     "configs": ("solo_semppl.cli.configs", "print the directory of the installed configs"),
 }
 

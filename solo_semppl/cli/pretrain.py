@@ -76,7 +76,8 @@ def build_data(cfg: DictConfig, split):
     return train_loader_for(cfg, split, dataset), val_loader
 
 
-def run(cfg: DictConfig) -> None:
+def run(cfg: DictConfig):
+    """Trains; returns the run folder (args.json, checkpoints, split.json, metrics.csv) or None."""
     import torch
     from lightning.pytorch import Trainer, seed_everything
     from lightning.pytorch.loggers import CSVLogger
@@ -141,6 +142,7 @@ def run(cfg: DictConfig) -> None:
         trainer.fit(model, ckpt_path=ckpt_path, datamodule=train_data)
     else:
         trainer.fit(model, train_data, val_loader, ckpt_path=ckpt_path)
+    return checkpointer.path if cfg.checkpoint.enabled else None
 
 
 def resolve_config_args(argv: List[str]) -> List[str]:

@@ -96,6 +96,12 @@ class ReLIC(BaseMomentumMethod):
         apply_options(cfg, "method_kwargs", cls.OPTIONS)
         if cfg.method_kwargs.temperature <= 0:
             raise ValueError(f"method_kwargs.temperature = {cfg.method_kwargs.temperature}: expected > 0")
+        global_batch = cfg.optimizer.batch_size * len(cfg.devices) * omegaconf.OmegaConf.select(cfg, "num_nodes", default=1)
+        if cfg.method_kwargs.num_negatives > global_batch - 1:
+            raise ValueError(
+                f"method_kwargs.num_negatives = {cfg.method_kwargs.num_negatives}: expected at most the global "
+                f"batch size - 1 = {global_batch - 1}"
+            )
         if cfg.data.num_large_crops < 2:
             raise ValueError(
                 f"{cfg.method} needs at least 2 large crops (got data.num_large_crops = "

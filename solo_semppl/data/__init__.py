@@ -1,0 +1,1 @@
+"""Data utilities: labelled splits, the embedded digits dataset, the labelled-share sampler."""

@@ -1,0 +1,1 @@
+"""Experiments built from the pieces: side-by-side comparison, ablations, the demo."""

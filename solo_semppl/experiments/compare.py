@@ -1,0 +1,133 @@
+"""``solo-semppl compare``: methods side by side on the same data, split, backbone and budget.
+
+For every label setting x method x seed: pretrain (``runs.cached_run``: finished runs are not
+redone), then fine-tune and k-NN on the labelled images only; write ``results.csv`` (one row a
+run), ``results.md`` (mean +- std over seeds) and PNG plots (``plots.py``).
+"""
+import argparse
+import csv
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+from tqdm.auto import tqdm
+
+from solo_semppl.experiments.runs import SUPERVISED, cached_run
+
+DEFAULT_METHODS = ("semppl", "relic", "simclr", "byol", SUPERVISED)
+METRICS = ("finetune_top1", "knn_top1", "pl_accuracy")
+
+
+def label_setting(spec: str):
+    """'10%' -> fraction 0.1; '3pc' (3 per class) -> per_class 3. Returns (name, overrides)."""
+    if spec.endswith("%"):
+        return spec, [f"semi_supervised.fraction={float(spec[:-1]) / 100}"]
+    if spec.endswith("pc"):
+        return spec, ["semi_supervised.fraction=null", f"+semi_supervised.per_class={int(spec[:-2])}"]
+    raise ValueError(f"label setting {spec!r}: expected a percentage like '10%' or per class like '2pc'")
+
+
+def summarise(rows: List[Dict], group_keys: Sequence[str] = ("labels", "method")) -> List[Dict]:
+    """Mean and std over seeds of every metric, per group."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[tuple(row[k] for k in group_keys)].append(row)
+    summary = []
+    for key, members in groups.items():
+        entry = dict(zip(group_keys, key), seeds=len(members))
+        for metric in METRICS:
+            values = [m[metric] for m in members if m.get(metric) is not None]
+            entry[metric] = statistics.mean(values) if values else None
+            entry[metric + "_std"] = statistics.stdev(values) if len(values) > 1 else 0.0 if values else None
+        summary.append(entry)
+    return summary
+
+
+def markdown_table(summary: List[Dict], first: str = "method") -> str:
+    def cell(entry, metric):
+        if entry[metric] is None:
+            return "-"
+        return f"{entry[metric]:.1f} ± {entry[metric + '_std']:.1f}"
+
+    lines = [f"| labels | {first} | seeds | fine-tune top-1 | kNN top-1 | pseudo-label acc. |", "|---|---|---|---|---|---|"]
+    for e in summary:
+        lines.append(f"| {e['labels']} | {e[first]} | {e['seeds']} | " + " | ".join(cell(e, m) for m in METRICS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(rows: List[Dict], out: Path, first: str = "method") -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    fields = sorted({k for row in rows for k in row if not isinstance(row[k], (list, dict))})
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    table = markdown_table(summarise(rows, ("labels", first)), first)
+    (out / "results.md").write_text(table)
+    return table
+
+
+def run_grid(cells: List[Dict], config_dir: Path, out: Path, evaluate) -> List[Dict]:
+    """Runs every cell ({labels, method, seed, overrides, dir, ...}) with one progress bar."""
+    rows = []
+    bar = tqdm(cells, desc="runs", unit="run")
+    for cell in bar:
+        bar.set_postfix_str(f"{cell['labels']} {cell['method']} seed {cell['seed']}")
+        result = cached_run(out / cell["dir"], config_dir, cell["method"], cell["overrides"], evaluate, log=bar.write)
+        rows.append({**{k: v for k, v in cell.items() if k != "overrides"}, **result})
+    return rows
+
+
+def compare(config_dir: Path, out: Path, labels: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
+            overrides: Sequence[str], evaluate) -> str:
+    cells = []
+    for spec in labels:
+        name, label_overrides = label_setting(spec)
+        for method in methods:
+            for seed in seeds:
+                cells.append({
+                    "labels": name, "method": method, "seed": seed,
+                    "dir": f"{name.replace('%', 'pct')}/{method}/seed{seed}",
+                    "overrides": [*overrides, *label_overrides, f"seed={seed}"],
+                })
+    rows = run_grid(cells, config_dir, out, evaluate)
+    table = write_tables(rows, out)
+    from solo_semppl.experiments.plots import plot_all
+
+    plots = plot_all(rows, out)
+    return table + "\nplots:\n" + "\n".join(f"  {p}" for p in plots)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="solo-semppl compare", description=__doc__.splitlines()[0])
+    p.add_argument("--configs", default="digits", help="installed config group (digits, cifar, ...) or a config folder")
+    p.add_argument("--out", default="runs/compare", type=Path)
+    p.add_argument("--labels", nargs="+", default=["10%", "1%"], help="label settings: '10%%' or '2pc' (per class)")
+    p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--finetune-epochs", type=int, default=30)
+    p.add_argument("overrides", nargs="*", help="hydra overrides for every pretraining run, e.g. max_epochs=10")
+    return p
+
+
+def config_dir_of(name: str) -> Path:
+    from solo_semppl.cli.configs import CONFIG_DIR
+
+    path = Path(name)
+    if path.is_dir():
+        return path.resolve()
+    path = CONFIG_DIR / "pretrain" / name
+    if not path.is_dir():
+        raise SystemExit(f"--configs {name!r}: neither a folder nor an installed config group")
+    return path
+
+
+def main(argv: List[str]) -> int:
+    from solo_semppl.experiments.evaluate import evaluator
+
+    args = parser().parse_args(argv)
+    table = compare(config_dir_of(args.configs), args.out, args.labels, args.methods, args.seeds,
+                    args.overrides, evaluator(finetune_epochs=args.finetune_epochs))
+    print(table)
+    return 0

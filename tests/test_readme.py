@@ -1,0 +1,28 @@
+"""README's newcomer commands stay true: CI runs README's test command verbatim."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands():
+    text = (ROOT / "README.md").read_text()
+    quick = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.*?)\n```", quick, flags=re.S)
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    commands = readme_commands()
+    test_command = [c for c in commands if "pytest" in c]
+    assert len(test_command) == 1, commands
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_command[0].strip() in [line.strip() for line in ci]
+
+
+def test_cli_help_lists_every_subcommand(capsys):
+    from solo_semppl.cli.main import SUBCOMMANDS, main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in SUBCOMMANDS)
+    assert main(["nope"]) == 2
