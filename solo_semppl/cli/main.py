@@ -15,6 +15,9 @@ SUBCOMMANDS = {
     "demo": ("solo_semppl.experiments.demo", "the main job: compare all methods on the embedded digits data"),
     "compare": ("solo_semppl.experiments.compare", "methods side by side: same data, split, backbone, budget"),
     "ablate": ("solo_semppl.experiments.ablate", "SemPPL's ablations, one switch at a time"),
+    "finetune": ("solo_semppl.eval.cli:finetune_main", "fine-tune on the labelled images of a run's split"),
+    "linear": ("solo_semppl.eval.cli:linear_main", "linear probe on the frozen backbone (labelled subset)"),
+    "knn": ("solo_semppl.eval.cli:knn_main", "k-NN with a bank of labelled images only"),
     "configs": ("solo_semppl.cli.configs", "print the directory of the installed configs"),
 }
 
@@ -35,8 +38,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     import importlib
 
-    module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
-    return module.main(argv[1:]) or 0
+    module_name, _, function = SUBCOMMANDS[argv[0]][0].partition(":")
+    return getattr(importlib.import_module(module_name), function or "main")(argv[1:]) or 0
 
 
 if __name__ == "__main__":

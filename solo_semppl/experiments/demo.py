@@ -19,8 +19,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", nargs="+", default=["10%", "1%"])
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=15, help="pretraining epochs")
-    p.add_argument("--finetune-epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=12, help="pretraining epochs")
+    p.add_argument("--finetune-epochs", type=int, default=50)
     p.add_argument("overrides", nargs="*", help="extra hydra overrides for every pretraining run")
     return p
 

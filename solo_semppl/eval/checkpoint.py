@@ -1,0 +1,107 @@
+"""Load a solo-learn run (ours or solo-learn's own methods): args.json + checkpoint + split.
+
+Every backbone parameter and buffer must be in the checkpoint with its shape: no silently
+empty load (solo-learn's main_linear.py loads with strict=False).
+"""
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from omegaconf import DictConfig, OmegaConf
+
+from solo_semppl.data.split import LabelledSplit
+
+
+@dataclass
+class Run:
+    path: Path  # the checkpoint file
+    args: DictConfig
+    backbone: nn.Module
+    features_dim: int
+    split: Optional[LabelledSplit]
+
+
+def find_checkpoint(path: Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        ckpts = sorted(path.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+        if not ckpts:
+            raise ValueError(f"{path}: no *.ckpt file in this run folder")
+        return ckpts[-1]
+    if not path.is_file():
+        raise ValueError(f"{path}: neither a run folder nor a checkpoint file")
+    return path
+
+
+def build_backbone(args: DictConfig) -> nn.Module:
+    """The backbone of a run, fc removed, with solo-learn's CIFAR stem rule for ResNets."""
+    import torchvision
+
+    from solo_semppl.backbones import BACKBONES
+
+    name = args.backbone.name
+    kwargs = dict(OmegaConf.to_container(args.backbone.get("kwargs") or {}))
+    if name in BACKBONES:
+        return BACKBONES[name](args.method, **kwargs)
+    if name in ("resnet18", "resnet50"):
+        net = getattr(torchvision.models, name)(**kwargs)
+        net.fc = nn.Identity()
+        if args.data.dataset in ("cifar10", "cifar100"):
+            net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=2, bias=False)
+            net.maxpool = nn.Identity()
+        return net
+    try:
+        from solo.methods.base import BaseMethod
+    except ImportError as err:
+        raise ValueError(f"backbone.name = {name!r} needs solo-learn installed (pip install 'solo-semppl[solo]')") from err
+    if name not in BaseMethod._BACKBONES:
+        raise ValueError(f"backbone.name = {name!r}: unknown (known: {sorted(BaseMethod._BACKBONES)})")
+    return BaseMethod._BACKBONES[name](args.method, **kwargs)
+
+
+def load_backbone_weights(backbone: nn.Module, state_dict: dict, source: Path) -> None:
+    """Loads ``backbone.*`` keys strictly; ValueError naming the file and the keys otherwise."""
+    weights = {k[len("backbone."):]: v for k, v in state_dict.items() if k.startswith("backbone.")}
+    if not weights:
+        raise ValueError(f"{source}: no 'backbone.*' keys in its state_dict: not a solo-learn checkpoint")
+    expected = backbone.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(weights) if expected[k].shape != weights[k].shape)
+    if missing or unexpected or wrong:
+        raise ValueError(
+            f"{source}: backbone keys do not fit the backbone of its args.json: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}, wrong shape {[(k, tuple(weights[k].shape), tuple(expected[k].shape)) for k in wrong[:5]]}"
+        )
+    backbone.load_state_dict(weights, strict=True)
+
+
+def load_run(path) -> Run:
+    """A run folder (newest checkpoint) or a .ckpt with args.json beside it."""
+    ckpt = find_checkpoint(path)
+    args_path = ckpt.parent / "args.json"
+    if not args_path.is_file():
+        raise ValueError(f"{ckpt}: no args.json beside it (expected a solo-learn run folder)")
+    args = OmegaConf.create(json.loads(args_path.read_text()))
+    for key in ("method", "backbone.name", "data.dataset", "data.train_path"):
+        if OmegaConf.select(args, key) is None:
+            raise ValueError(f"{args_path}: missing '{key}' (expected solo-learn's args.json)")
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise ValueError(f"{ckpt}: no 'state_dict' inside: not a solo-learn / Lightning checkpoint")
+    backbone = build_backbone(args)
+    load_backbone_weights(backbone, state["state_dict"], ckpt)
+    split = None
+    if (ckpt.parent / "split.json").is_file():
+        record = json.loads((ckpt.parent / "split.json").read_text())
+        split = LabelledSplit.from_json(record)
+        if record.get("sha256") and record["sha256"] != split.sha256():
+            raise ValueError(f"{ckpt.parent / 'split.json'}: sha256 does not match its indices")
+    with torch.no_grad():
+        backbone.eval()
+        size = args.augmentations[0].crop_size if "augmentations" in args else 32
+        dim = backbone(torch.zeros(2, 3, size, size)).shape[1]
+    return Run(ckpt, args, backbone, dim, split)

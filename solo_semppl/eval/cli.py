@@ -1,0 +1,67 @@
+"""``solo-semppl finetune | linear | knn --run RUN``: evaluate a solo-learn run on its labelled
+subset; the result is printed and written as JSON into ``RUN/eval/<kind>.json``."""
+import argparse
+from typing import List
+
+from solo_semppl.eval.data import parse_grid
+
+
+def common(prog: str, doc: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"solo-semppl {prog}", description=doc)
+    p.add_argument("--run", required=True, help="a run folder (args.json + *.ckpt) or a .ckpt beside args.json")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="result JSON (default RUN/eval/<kind>.json)")
+    return p
+
+
+def report(run, kind: str, result: dict, out) -> int:
+    from solo_semppl.eval.results import write_result
+
+    path = write_result(run, kind, result, out)
+    print(f"{kind}: top-1 {result['top1']:.2f} %, top-5 {result['top5']:.2f} % -> {path}")
+    return 0
+
+
+def finetune_main(argv: List[str]) -> int:
+    from solo_semppl.eval.checkpoint import load_run
+    from solo_semppl.eval.finetune import finetune
+
+    p = common("finetune", "fine-tune all weights + a new head on the labelled images")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr-grid", default="0.003,0.01,0.03,0.1")
+    p.add_argument("--no-augment", action="store_true")
+    a = p.parse_args(argv)
+    run = load_run(a.run)
+    return report(run, "finetune", finetune(run, a.epochs, parse_grid(a.lr_grid), a.batch_size, not a.no_augment,
+                                            a.device, a.seed, a.num_workers), a.out)
+
+
+def linear_main(argv: List[str]) -> int:
+    from solo_semppl.eval.checkpoint import load_run
+    from solo_semppl.eval.linear import linear
+
+    p = common("linear", "linear probe on the frozen backbone")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr-grid", default="0.01,0.1,1.0")
+    p.add_argument("--all-labels", action="store_true", help="train on every label, not only the split's")
+    a = p.parse_args(argv)
+    run = load_run(a.run)
+    return report(run, "linear", linear(run, a.epochs, parse_grid(a.lr_grid), a.batch_size, a.all_labels,
+                                        a.device, a.seed, a.num_workers), a.out)
+
+
+def knn_main(argv: List[str]) -> int:
+    from solo_semppl.eval.checkpoint import load_run
+    from solo_semppl.eval.knn import knn
+
+    p = common("knn", "k-NN with a bank of labelled images only")
+    p.add_argument("--k-grid", default="1,5,10,20,50")
+    p.add_argument("--t-grid", default="0.02,0.07,0.2")
+    a = p.parse_args(argv)
+    run = load_run(a.run)
+    ks = [int(k) for k in parse_grid(a.k_grid)]
+    return report(run, "knn", knn(run, ks, parse_grid(a.t_grid), a.device, a.seed, a.num_workers), a.out)

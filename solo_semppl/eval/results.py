@@ -1,0 +1,16 @@
+"""Evaluation results as JSON in ``<run folder>/eval/<kind>.json``, written atomically."""
+import json
+import os
+from pathlib import Path
+from typing import Dict
+
+
+def write_result(run, kind: str, record: Dict, out=None) -> Path:
+    path = Path(out) if out else run.path.parent / "eval" / f"{kind}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"kind": kind, "checkpoint": str(run.path), "method": run.args.method,
+              "split_sha256": run.split.sha256() if run.split is not None else None, **record}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    os.replace(tmp, path)
+    return path
