@@ -13,9 +13,10 @@ from solo_semppl.eval.checkpoint import load_run
 from solo_semppl.eval.knn import knn, knn_predict
 
 
-def images(root, classes=3, per_class=10, size=16, seed=0):
+def images(root, classes=3, per_class=10, size=16, seed=0, only=None):
+    """Class c is brightness 60 c plus noise, in folder ``c<c>``; ``only`` keeps some classes."""
     rng = np.random.default_rng(seed)
-    for c in range(classes):
+    for c in range(classes) if only is None else only:
         (root / f"c{c}").mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             pixels = np.full((size, size, 3), 60 * c, np.uint8) + rng.integers(0, 40, (size, size, 3), dtype=np.uint8)
@@ -112,3 +113,33 @@ def test_validation_classes_must_match(run_dir, tmp_path):
     (tmp_path / "val" / "c2").rename(tmp_path / "val" / "zz")
     with pytest.raises(ValueError, match="validation classes"):
         finetune(load_run(run_dir), epochs=1)
+
+
+def test_ood_variants_and_logit_restriction(run_dir, tmp_path):
+    from solo_semppl.eval.finetune import finetune
+    from solo_semppl.eval.ood import ood, training_indices
+
+    run = load_run(run_dir)
+    model = tmp_path / "ft.pt"
+    finetune(run, epochs=1, lr_grid=(0.1,), save_to=model)
+    root = tmp_path / "ood"
+    images(root / "imagenet-a", only=[0, 2])  # 2 of the 3 classes: logits restricted to them
+    images(root / "imagenet-r", only=[1])
+    images(root / "imagenet-c" / "blur" / "1", classes=3)
+    images(root / "imagenet-c" / "blur" / "2", classes=3)
+    result = ood(load_run(run_dir), model, root)
+    assert set(result) == {"imagenet-a", "imagenet-r", "imagenet-c"}
+    assert set(result["imagenet-c"]["per_corruption"]) == {"blur/1", "blur/2"}
+    assert training_indices(["c1", "c2"], ["c0", "c1", "c2"], root) == [1, 2]
+    assert training_indices(["2", "0"], ["n01", "n02", "n03"], root) == [2, 0]  # V2 names classes by index
+    with pytest.raises(ValueError, match="not among the training classes"):
+        training_indices(["zz"], ["c0"], root)
+
+
+def test_restricted_logits_pick_among_the_variant_classes():
+    from solo_semppl.eval.ood import Restricted
+
+    model = torch.nn.Identity()
+    logits = torch.tensor([[5.0, 1.0, 3.0, 0.0]])
+    restricted = Restricted(model, [1, 2])
+    assert restricted(logits).tolist() == [[1.0, 3.0]] and restricted(logits).argmax(1).item() == 1

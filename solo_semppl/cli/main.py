@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "finetune": ("solo_semppl.eval.cli:finetune_main", "fine-tune on the labelled images of a run's split"),
     "linear": ("solo_semppl.eval.cli:linear_main", "linear probe on the frozen backbone (labelled subset)"),
     "knn": ("solo_semppl.eval.cli:knn_main", "k-NN with a bank of labelled images only"),
+    "ood": ("solo_semppl.eval.cli:ood_main", "robustness on ImageNet-V2/-C/-R/-Sketch/-A folders"),
     "configs": ("solo_semppl.cli.configs", "print the directory of the installed configs"),
 }
 

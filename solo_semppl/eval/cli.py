@@ -35,8 +35,11 @@ def finetune_main(argv: List[str]) -> int:
     p.add_argument("--no-augment", action="store_true")
     a = p.parse_args(argv)
     run = load_run(a.run)
-    return report(run, "finetune", finetune(run, a.epochs, parse_grid(a.lr_grid), a.batch_size, not a.no_augment,
-                                            a.device, a.seed, a.num_workers), a.out)
+    model_path = run.path.parent / "eval" / "finetune_model.pt"
+    model_path.parent.mkdir(exist_ok=True)
+    result = finetune(run, a.epochs, parse_grid(a.lr_grid), a.batch_size, not a.no_augment, a.device, a.seed,
+                      a.num_workers, save_to=model_path)
+    return report(run, "finetune", {**result, "model": str(model_path)}, a.out)
 
 
 def linear_main(argv: List[str]) -> int:
@@ -65,3 +68,21 @@ def knn_main(argv: List[str]) -> int:
     run = load_run(a.run)
     ks = [int(k) for k in parse_grid(a.k_grid)]
     return report(run, "knn", knn(run, ks, parse_grid(a.t_grid), a.device, a.seed, a.num_workers), a.out)
+
+
+def ood_main(argv: List[str]) -> int:
+    import json
+
+    from solo_semppl.eval.checkpoint import load_run
+    from solo_semppl.eval.ood import ood
+    from solo_semppl.eval.results import write_result
+
+    p = common("ood", "robustness: ImageNet-V2/-C/-R/-Sketch/-A folders under --root")
+    p.add_argument("--root", required=True, help="folder holding imagenet-v2/, imagenet-c/, imagenet-r/, ...")
+    p.add_argument("--model", default=None, help="fine-tuned model (default RUN/eval/finetune_model.pt)")
+    a = p.parse_args(argv)
+    run = load_run(a.run)
+    results = ood(run, a.model or run.path.parent / "eval" / "finetune_model.pt", a.root, a.device)
+    path = write_result(run, "ood", {"root": a.root, "results": results}, a.out)
+    print(json.dumps({k: round(v["top1"], 2) for k, v in results.items()}), "->", path)
+    return 0

@@ -7,6 +7,7 @@ Defaults: SGD Nesterov 0.9, no weight decay, cosine; SPEC's ImageNet recipe is 6
 1 % and 30 at 10 % labels (``epochs``).
 """
 import copy
+import os
 from typing import Dict, Sequence
 
 import torch
@@ -15,7 +16,9 @@ from solo_semppl.eval import classifier, data
 
 
 def finetune(run, epochs: int = 30, lr_grid: Sequence[float] = (0.003, 0.01, 0.03, 0.1), batch_size: int = 64,
-             augment: bool = True, device: str = "cpu", seed: int = 0, num_workers: int = 0) -> Dict:
+             augment: bool = True, device: str = "cpu", seed: int = 0, num_workers: int = 0, save_to=None) -> Dict:
+    """Returns the result record; ``save_to`` also keeps the fine-tuned model (backbone + head
+    state_dict, written atomically) for ``ood``."""
     train_ds = data.dataset(run.args, True, data.run_transforms(run.args, augment))
     eval_train_ds = data.dataset(run.args, True, data.run_transforms(run.args, False))
     val_ds = data.dataset(run.args, False, data.run_transforms(run.args, False))
@@ -41,6 +44,14 @@ def finetune(run, epochs: int = 30, lr_grid: Sequence[float] = (0.003, 0.01, 0.0
     else:
         best_lr = lr_grid[len(lr_grid) // 2]
     model = fitted(labelled, best_lr)
+    if save_to is not None:
+        save_model(model, save_to)
     val = classifier.accuracy(model, data.loader(val_ds, None, 256, False, num_workers), device)
     return {"epochs": epochs, "lr_grid": list(lr_grid), "held_out_top1": {str(k): v for k, v in held_out.items()},
             "lr": best_lr, "num_labelled": int(len(labelled)), "num_held_out": int(len(held_idx)), **val}
+
+
+def save_model(model: torch.nn.Sequential, path) -> None:
+    tmp = f"{path}.tmp"
+    torch.save({"backbone": model[0].state_dict(), "head": model[1].state_dict()}, tmp)
+    os.replace(tmp, path)
