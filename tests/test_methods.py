@@ -179,3 +179,27 @@ def test_checkpoint_round_trip_gives_identical_outputs(folder, tmp_path):
     assert torch.equal(model.queue.embeddings, fresh.queue.embeddings)
     assert torch.equal(model.queue.labels, fresh.queue.labels)
     assert int(model.queue.ptr) == int(fresh.queue.ptr) and int(model.queue.ptr) > 0
+
+
+@pytest.mark.parametrize(
+    "switch",
+    [
+        "++method_kwargs.knn_k=3", "++method_kwargs.knn_votes=same_view", "++method_kwargs.pseudo_labels=false",
+        "++method_kwargs.oracle_labels=true", "++method_kwargs.pseudo_label_noise=0.5", "++method_kwargs.exclude_self=true",
+        "++method_kwargs.pseudo_label_features=target", "method_kwargs.invariance_weight=0",
+        "++method_kwargs.kl_form=k2", "++method_kwargs.base_loss=simclr", "++method_kwargs.base_loss=byol",
+        "++method_kwargs.sempos_start_epoch=1", "method_kwargs.num_semantic_positives=1",
+        "++method_kwargs.queue_dtype=bfloat16",
+    ],
+)
+def test_every_switch_changes_training(folder, switch):
+    """Same weights, data and seed; only the switch differs: the losses after the first steps
+    (the queue is empty at step 0) must differ from the default's."""
+    from solo_fixtures import fit
+
+    default = build("semppl", folder, ["semi_supervised.fraction=0.5"])
+    switched = build("semppl", folder, ["semi_supervised.fraction=0.5", switch])
+    switched.load_state_dict(default.state_dict())
+    losses_default = fit(default, dataset_of(default), steps=4)
+    losses_switched = fit(switched, dataset_of(switched), steps=4)
+    assert losses_default[1:] != pytest.approx(losses_switched[1:], rel=1e-7, abs=1e-9)
