@@ -16,14 +16,19 @@ class PseudoLabels(NamedTuple):
     valid: torch.Tensor  # [B] bool
 
 
-def torch_neighbours(queries, bank, bank_labels, k) -> Tuple[torch.Tensor, torch.Tensor]:
+def torch_neighbours(queries, bank, bank_labels, k, chunk: int = 256) -> Tuple[torch.Tensor, torch.Tensor]:
     """Top-k (similarity, label) of every query view against every queue: [V_q, V_k, B, k];
-    empty slots get similarity -inf and label -1 (never a vote)."""
-    sims = torch.einsum("qbd,kcd->qkbc", queries, bank)
-    sims = sims.masked_fill(bank_labels[None, :, None, :] < 0, float("-inf"))
-    top, index = sims.topk(min(k, bank.size(1)), dim=-1)
-    labels = bank_labels[None, :, None, :].expand(sims.size(0), -1, sims.size(2), -1).gather(-1, index)
-    return top, torch.where(torch.isfinite(top), labels, torch.full_like(labels, -1))
+    empty slots get similarity -inf and label -1 (never a vote). Queries go in chunks of
+    ``chunk`` images so that the similarity block stays [V_q, V_k, chunk, C]."""
+    empty = bank_labels[None, :, None, :] < 0
+    tops, labels = [], []
+    for start in range(0, queries.size(1), chunk):
+        sims = torch.einsum("qbd,kcd->qkbc", queries[:, start:start + chunk], bank).masked_fill(empty, float("-inf"))
+        top, index = sims.topk(min(k, bank.size(1)), dim=-1)
+        found = bank_labels[None, :, None, :].expand(sims.size(0), -1, sims.size(2), -1).gather(-1, index)
+        tops.append(top)
+        labels.append(torch.where(torch.isfinite(top), found, torch.full_like(found, -1)))
+    return torch.cat(tops, dim=2), torch.cat(labels, dim=2)
 
 
 def faiss_neighbours(queries, bank, bank_labels, k) -> Tuple[torch.Tensor, torch.Tensor]:
