@@ -40,13 +40,14 @@ def one(method, large, small, args):
     from solo_semppl.experiments.runs import compose
 
     register()
-    folder = Path(tempfile.mkdtemp())
+    n = args.batch * (args.steps + 2)
+    folder = Path(tempfile.mkdtemp())  # the split is drawn from this folder: one image per index
     for c in range(2):
         (folder / str(c)).mkdir()
-        for i in range(args.batch):
+        for i in range(n // 2):
             Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / str(c) / f"{i}.png")
     overrides = [f"data.train_path={folder}", "data.val_path=null", f"optimizer.batch_size={args.batch}",
-                 f"backbone.name={args.backbone}", "backbone.kwargs={}", "checkpoint.enabled=False",
+                 f"backbone.name={args.backbone}", "~backbone.kwargs", "checkpoint.enabled=False",
                  f"augmentations.0.crop_size={args.size}", f"augmentations.0.num_crops={large}",
                  f"augmentations.1.crop_size={args.size // 2}", f"augmentations.1.num_crops={small}",
                  "method_kwargs.proj_hidden_dim=4096", "method_kwargs.proj_output_dim=256",
@@ -54,10 +55,9 @@ def one(method, large, small, args):
     cfg = compose(CONFIG_DIR / "pretrain" / "digits", method, overrides)
     normalise_devices(cfg)
     model = METHODS[method](parse_cfg(cfg))
-    n = args.batch * (args.steps + 2)
     crops = [torch.randn(n, 3, args.size, args.size) for _ in range(large)]
     crops += [torch.randn(n, 3, args.size // 2, args.size // 2) for _ in range(small)]
-    data = [(i, [c[i] for c in crops], i % 2) for i in range(n)]
+    data = [(i, [c[i] for c in crops], i // (n // 2)) for i in range(n)]
     loader = torch.utils.data.DataLoader(data, batch_size=args.batch, drop_last=True)
     times = []
 
