@@ -41,3 +41,15 @@ def test_every_ablation_of_the_issue_is_swept():
                            "oracle", "base_loss", "invariance"}
     assert list(SWEEPS["semantic_positives"]) == ["0", "1", "3", "5"]
     assert len(SWEEPS["base_loss"]) == 6
+
+
+@pytest.mark.parametrize("switch", sorted(SWEEPS))
+def test_every_sweep_override_composes_with_the_digits_config(switch):
+    from solo_semppl.cli.configs import CONFIG_DIR
+    from solo_semppl.experiments.runs import compose
+
+    for overrides in SWEEPS[switch].values():
+        cfg = compose(CONFIG_DIR / "pretrain" / "digits", "semppl", overrides)
+        for override in overrides:
+            key, value = override.lstrip("+").split("=")
+            assert str(cfg.method_kwargs[key.split(".", 1)[1]]).lower() == value.lower()

@@ -12,17 +12,17 @@ from solo_semppl.experiments.compare import config_dir_of, label_setting, run_gr
 
 # switch -> {value name: overrides of method_kwargs (around the semppl defaults)}
 SWEEPS: Dict[str, Dict[str, List[str]]] = {
-    "semantic_positives": {str(n): [f"method_kwargs.num_semantic_positives={n}"] for n in (0, 1, 3, 5)},
-    "knn_k": {str(k): [f"method_kwargs.knn_k={k}"] for k in (1, 3, 5)},
-    "queue_capacity": {f"{m}xB": [f"method_kwargs.queue_batches={m}", "method_kwargs.queue_cap_to_labelled=false"]
+    "semantic_positives": {str(n): [f"++method_kwargs.num_semantic_positives={n}"] for n in (0, 1, 3, 5)},
+    "knn_k": {str(k): [f"++method_kwargs.knn_k={k}"] for k in (1, 3, 5)},
+    "queue_capacity": {f"{m}xB": [f"++method_kwargs.queue_batches={m}", "++method_kwargs.queue_cap_to_labelled=false"]
                        for m in (5, 10, 20, 40)},
-    "pseudo_labels": {"on": [], "off": ["method_kwargs.pseudo_labels=false"]},
-    "votes": {"16-vote": [], "same-view": ["method_kwargs.knn_votes=same_view"]},
-    "noise": {f"{p}%": [f"method_kwargs.pseudo_label_noise={p / 100}"] for p in (0, 20, 50)},
-    "oracle": {"pseudo-labels": [], "oracle (upper bound)": ["method_kwargs.oracle_labels=true"]},
-    "base_loss": {f"{base}{'+sempos' if n else ''}": [f"method_kwargs.base_loss={base}", f"method_kwargs.num_semantic_positives={n}"]
+    "pseudo_labels": {"on": [], "off": ["++method_kwargs.pseudo_labels=false"]},
+    "votes": {"16-vote": [], "same-view": ["++method_kwargs.knn_votes=same_view"]},
+    "noise": {f"{p}%": [f"++method_kwargs.pseudo_label_noise={p / 100}"] for p in (0, 20, 50)},
+    "oracle": {"pseudo-labels": [], "oracle (upper bound)": ["++method_kwargs.oracle_labels=true"]},
+    "base_loss": {f"{base}{'+sempos' if n else ''}": [f"++method_kwargs.base_loss={base}", f"++method_kwargs.num_semantic_positives={n}"]
                   for base in ("relic", "simclr", "byol") for n in (0, 3)},
-    "invariance": {"lambda=5": [], "lambda=0": ["method_kwargs.invariance_weight=0"]},
+    "invariance": {"default": [], "lambda=0": ["++method_kwargs.invariance_weight=0"]},
 }
 
 
