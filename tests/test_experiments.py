@@ -53,3 +53,14 @@ def test_every_sweep_override_composes_with_the_digits_config(switch):
         for override in overrides:
             key, value = override.lstrip("+").split("=")
             assert str(cfg.method_kwargs[key.split(".", 1)[1]]).lower() == value.lower()
+
+
+def test_overrides_may_follow_list_options():
+    from solo_semppl.experiments import ablate, compare, demo
+
+    args = compare.parse_with_overrides(compare.parser(), ["--seeds", "0", "1", "max_epochs=12", "--labels", "1%", "+a.b=2"])
+    assert args.seeds == [0, 1] and args.labels == ["1%"] and args.overrides == ["max_epochs=12", "+a.b=2"]
+    args = compare.parse_with_overrides(ablate.parser(), ["--switches", "noise", "oracle", "max_epochs=3"])
+    assert args.switches == ["noise", "oracle"] and args.overrides == ["max_epochs=3"]
+    args = compare.parse_with_overrides(demo.parser(), ["--seeds", "4", "~backbone.kwargs"])
+    assert args.seeds == [4] and args.overrides == ["~backbone.kwargs"]

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from solo_semppl.experiments.compare import config_dir_of, label_setting, run_grid, write_tables
+from solo_semppl.experiments.compare import config_dir_of, label_setting, parse_with_overrides, run_grid, write_tables
 
 # switch -> {value name: overrides of method_kwargs (around the semppl defaults)}
 SWEEPS: Dict[str, Dict[str, List[str]]] = {
@@ -67,14 +67,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--finetune-epochs", type=int, default=30)
     p.add_argument("--digits", action="store_true", help="materialise the embedded digits data and point the runs at it")
-    p.add_argument("overrides", nargs="*")
+    p.epilog = "Hydra overrides for every pretraining run (e.g. max_epochs=10) may follow anywhere."
     return p
 
 
 def main(argv: List[str]) -> int:
     from solo_semppl.experiments.evaluate import evaluator
 
-    args = parser().parse_args(argv)
+    args = parse_with_overrides(parser(), argv)
     overrides = list(args.overrides)
     if args.digits:
         from solo_semppl.data.digits import materialise_digits

@@ -107,8 +107,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--finetune-epochs", type=int, default=30)
-    p.add_argument("overrides", nargs="*", help="hydra overrides for every pretraining run, e.g. max_epochs=10")
+    p.epilog = "Hydra overrides for every pretraining run (e.g. max_epochs=10) may follow anywhere."
     return p
+
+
+def parse_with_overrides(parser: argparse.ArgumentParser, argv: List[str]) -> argparse.Namespace:
+    """Hydra overrides (KEY=VALUE, +KEY=VALUE, ~KEY) may stand anywhere, even after a list option
+    such as ``--seeds 0 1 2``; they are taken out before argparse sees the rest."""
+    overrides = [a for a in argv if not a.startswith("-") and ("=" in a or a.startswith("~"))]
+    args = parser.parse_args([a for a in argv if a not in overrides])
+    args.overrides = overrides
+    return args
 
 
 def config_dir_of(name: str) -> Path:
@@ -126,7 +135,7 @@ def config_dir_of(name: str) -> Path:
 def main(argv: List[str]) -> int:
     from solo_semppl.experiments.evaluate import evaluator
 
-    args = parser().parse_args(argv)
+    args = parse_with_overrides(parser(), argv)
     table = compare(config_dir_of(args.configs), args.out, args.labels, args.methods, args.seeds,
                     args.overrides, evaluator(finetune_epochs=args.finetune_epochs))
     print(table)

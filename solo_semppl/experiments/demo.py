@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import List
 
-from solo_semppl.experiments.compare import DEFAULT_METHODS, compare, config_dir_of
+from solo_semppl.experiments.compare import DEFAULT_METHODS, compare, config_dir_of, parse_with_overrides
 
 
 def parser() -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=12, help="pretraining epochs")
     p.add_argument("--finetune-epochs", type=int, default=50)
-    p.add_argument("overrides", nargs="*", help="extra hydra overrides for every pretraining run")
+    p.epilog = "Hydra overrides for every pretraining run (e.g. max_epochs=10) may follow anywhere."
     return p
 
 
@@ -29,7 +29,7 @@ def main(argv: List[str]) -> int:
     from solo_semppl.data.digits import materialise_digits
     from solo_semppl.experiments.evaluate import evaluator
 
-    args = parser().parse_args(argv)
+    args = parse_with_overrides(parser(), argv)
     root = materialise_digits(args.cache)
     print(f"digits image folder: {root}")
     overrides = [f"data.train_path={root / 'train'}", f"data.val_path={root / 'val'}", f"max_epochs={args.epochs}",
