@@ -64,3 +64,14 @@ def test_overrides_may_follow_list_options():
     assert args.switches == ["noise", "oracle"] and args.overrides == ["max_epochs=3"]
     args = compare.parse_with_overrides(demo.parser(), ["--seeds", "4", "~backbone.kwargs"])
     assert args.seeds == [4] and args.overrides == ["~backbone.kwargs"]
+
+
+def test_ablation_folders_are_valid_in_hydra_overrides():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from solo_semppl.experiments.ablate import safe
+
+    parser = OverridesParser.create()
+    for switch, values in SWEEPS.items():
+        for value in values:
+            parser.parse_overrides([f"checkpoint.dir=/tmp/10pct/{switch}/{safe(value)}/seed0"])

@@ -5,6 +5,7 @@ Writes, per switch, ``<out>/<switch>/results.md`` + ``results.csv`` + ``accuracy
 pseudo-label curves of the default, the noise settings and the oracle in ``pseudo_labels.png``.
 """
 import argparse
+import re
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -19,11 +20,16 @@ SWEEPS: Dict[str, Dict[str, List[str]]] = {
     "pseudo_labels": {"on": [], "off": ["++method_kwargs.pseudo_labels=false"]},
     "votes": {"16-vote": [], "same-view": ["++method_kwargs.knn_votes=same_view"]},
     "noise": {f"{p}%": [f"++method_kwargs.pseudo_label_noise={p / 100}"] for p in (0, 20, 50)},
-    "oracle": {"pseudo-labels": [], "oracle (upper bound)": ["++method_kwargs.oracle_labels=true"]},
+    "oracle": {"pseudo-labels": [], "oracle-upper-bound": ["++method_kwargs.oracle_labels=true"]},
     "base_loss": {f"{base}{'+sempos' if n else ''}": [f"++method_kwargs.base_loss={base}", f"++method_kwargs.num_semantic_positives={n}"]
                   for base in ("relic", "simclr", "byol") for n in (0, 3)},
     "invariance": {"default": [], "lambda=0": ["++method_kwargs.invariance_weight=0"]},
 }
+
+
+def safe(value: str) -> str:
+    """A folder name that hydra's override grammar accepts inside checkpoint.dir=..."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", value.replace("%", "pct"))
 
 
 def ablate(config_dir: Path, out: Path, switches: Sequence[str], labels: Sequence[str], seeds: Sequence[int],
@@ -41,7 +47,7 @@ def ablate(config_dir: Path, out: Path, switches: Sequence[str], labels: Sequenc
                 for seed in seeds:
                     cells.append({
                         "labels": name, "method": "semppl", "switch": switch, "value": value, "seed": seed,
-                        "dir": f"{name.replace('%', 'pct')}/{switch}/{value.replace(' ', '_')}/seed{seed}",
+                        "dir": f"{name.replace('%', 'pct')}/{switch}/{safe(value)}/seed{seed}",
                         "overrides": [*overrides, *label_overrides, *switch_overrides, f"seed={seed}"],
                     })
         rows = run_grid(cells, config_dir, out, evaluate)
