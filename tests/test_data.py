@@ -141,3 +141,16 @@ def test_labelled_share_sampler():
         assert not set(b0[1:]) & set(b1[1:])
     with pytest.raises(ValueError, match="labelled_per_batch"):
         LabelledShareBatchSampler(mask, 8, 8)
+
+
+def test_lightning_reaches_the_labelled_share_sampler_epoch():
+    pytest.importorskip("lightning", reason="lightning is not installed (it comes with the solo extra)")
+    from lightning.fabric.utilities.data import _set_sampler_epoch
+
+    mask = torch.zeros(40, dtype=torch.bool)
+    mask[:6] = True
+    sampler = LabelledShareBatchSampler(mask, 8, 2, seed=1)
+    loader = torch.utils.data.DataLoader(list(range(40)), batch_sampler=sampler)
+    first = list(loader)
+    _set_sampler_epoch(loader, 3)
+    assert sampler.epoch == 3 and [b.tolist() for b in loader] != [b.tolist() for b in first]

@@ -31,6 +31,12 @@ class LabelledShareBatchSampler(torch.utils.data.Sampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @property
+    def sampler(self) -> "LabelledShareBatchSampler":
+        """Lightning 2.1 calls ``set_epoch`` on ``loader.batch_sampler.sampler``, not on the batch
+        sampler itself: exposing ourselves there makes every epoch reshuffle."""
+        return self
+
     def __len__(self) -> int:
         return self.unlabelled.numel() // ((self.batch_size - self.per_batch) * self.num_replicas)
 
