@@ -29,6 +29,11 @@ def gather_views(x: torch.Tensor, with_grad: bool) -> torch.Tensor:
     return x.transpose(0, 1)
 
 
+def global_batch_size(cfg: omegaconf.DictConfig) -> int:
+    """Images per optimiser step over all ranks: batch per device x devices x nodes."""
+    return cfg.optimizer.batch_size * len(cfg.devices) * omegaconf.OmegaConf.select(cfg, "num_nodes", default=1)
+
+
 def masked_classification(logits: torch.Tensor, targets: torch.Tensor) -> dict:
     """Cross-entropy, acc@1 and acc@5 over the samples whose target is not -1.
 
@@ -96,7 +101,7 @@ class ReLIC(BaseMomentumMethod):
         apply_options(cfg, "method_kwargs", cls.OPTIONS)
         if cfg.method_kwargs.temperature <= 0:
             raise ValueError(f"method_kwargs.temperature = {cfg.method_kwargs.temperature}: expected > 0")
-        global_batch = cfg.optimizer.batch_size * len(cfg.devices) * omegaconf.OmegaConf.select(cfg, "num_nodes", default=1)
+        global_batch = global_batch_size(cfg)
         if cfg.method_kwargs.num_negatives > global_batch - 1:
             raise ValueError(
                 f"method_kwargs.num_negatives = {cfg.method_kwargs.num_negatives}: expected at most the global "

@@ -3,11 +3,9 @@ from typing import Any, Dict, Tuple
 
 import omegaconf
 import torch
-from solo.utils.misc import omegaconf_select
-
 from solo_semppl.losses import semantic_positive_loss, semantic_regression_loss
 from solo_semppl.options import Option, choice, flag, in_unit_interval, non_negative, positive_int
-from solo_semppl.methods.relic import ReLIC
+from solo_semppl.methods.relic import ReLIC, global_batch_size
 from solo_semppl.semantic import (
     LabelledQueue,
     knn_pseudo_labels,
@@ -87,7 +85,7 @@ class SemPPL(ReLIC):
         """Capacity from queue_size / queue_batches x global batch, capped at the labelled-set
         size when asked, but at least one global batch (a step enqueues up to one)."""
         kw = cfg.method_kwargs
-        global_batch = cfg.optimizer.batch_size * len(cfg.devices) * omegaconf_select(cfg, "num_nodes", 1)
+        global_batch = global_batch_size(cfg)
         capacity = kw.queue_size or int(round(kw.queue_batches * global_batch))
         if kw.queue_cap_to_labelled:
             capacity = min(capacity, max(int(self.labelled_mask.sum()), global_batch))
