@@ -2,8 +2,6 @@
 import json
 import pickle
 
-import pytest
-
 from solo_semppl.zoo import backbones
 from solo_semppl.zoo.cli import main
 from zoo_testing import haiku_tree, make_solo_checkpoint, random_maker

@@ -123,15 +123,18 @@ def bad_input(tmp_path, solo_run, kind):
     elif kind == "bad results":
         (run / "results.json").write_text(json.dumps([{"protocol": "linear", "metrics": {"top1": 1.0}}]))
         return {"checkpoint": solo_run, "results": run / "results.json"}
+    elif kind == "garbage file":
+        ckpt.write_bytes(b"\x00not a checkpoint" * 10)
     elif kind == "untrusted objects":
         torch.save({"state_dict": solo_backbone_state(), "cfg": argparse.Namespace(a=1)}, ckpt)
     return {"checkpoint": ckpt}
 
 
 @pytest.mark.parametrize("kind,message", [
-    ("no args.json", "no args.json"), ("no state_dict", "'state_dict'"), ("no backbone keys", "'backbone.\\*'"),
+    ("no args.json", "args.json.*not a solo-learn run folder"), ("no state_dict", "'state_dict'"), ("no backbone keys", "'backbone.\\*'"),
     ("wrong backbone", "does not fit the model"), ("unsupported arch", "unsupported backbone"),
     ("bad results", "needs a non-empty string 'command'"), ("untrusted objects", "trusted=True"),
+    ("garbage file", "not a file torch.load can read"),
 ])
 def test_bad_inputs_write_nothing(solo_run, tmp_path, kind, message):
     kwargs = bad_input(tmp_path, solo_run, kind)

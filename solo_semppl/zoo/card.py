@@ -16,18 +16,14 @@ import numbers
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Union
 
+from .jsonfiles import read_json
+
 NOT_RECORDED = "not recorded"
 
 
 def read_results(path: Union[str, Path]) -> List[dict]:
     """Read and check a results JSON file (format in the module docstring)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"results: no such file {str(path)!r}")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"results: {path} is not valid JSON ({err})") from err
+    data = read_json(path, "results")
     if isinstance(data, Mapping):
         data = data["results"] if "results" in data else [data]
     if not isinstance(data, list) or not data:

@@ -14,7 +14,7 @@ import time
 import urllib.request
 from http.client import HTTPException
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Mapping, Union
 from urllib.parse import urlparse
 
 from .atomic import temp_file

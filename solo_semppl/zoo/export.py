@@ -22,6 +22,7 @@ from .atomic import atomic_dir, save_hashed
 from .backbones import build_backbone, check_arch
 from .card import lookup, metrics_by_protocol, read_results, render_card
 from .hashing import check_name, sha256_file, write_sha256sums
+from .jsonfiles import read_json
 from .state import backbone_state_from_solo, check_state_keys, read_torch_file
 
 CIFAR_DATASETS = ("cifar10", "cifar100")  # solo-learn gives these the 3x3 CIFAR stem
@@ -37,12 +38,7 @@ def read_solo_args(checkpoint: Path, args_path: Optional[PathLike]) -> Tuple[dic
     Checked for the string keys the release needs: ``method``, ``backbone.name``, ``data.dataset``.
     """
     path = Path(args_path) if args_path is not None else checkpoint.parent / "args.json"
-    if not path.is_file():
-        raise ValueError(f"checkpoint: not a solo-learn checkpoint folder: no args.json at {path}")
-    try:
-        args = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"args: {path} is not valid JSON ({err})") from err
+    args = read_json(path, "checkpoint", " (not a solo-learn run folder: solo-learn writes args.json beside its checkpoints)")
     for key in ("method", "backbone.name", "data.dataset"):
         if not isinstance(args, Mapping) or not isinstance(lookup(args, key), str):
             raise ValueError(f"args: {path} has no string '{key}' (solo-learn's args.json records it)")

@@ -18,16 +18,16 @@ file named by ``$SOLO_SEMPPL_MANIFEST``, else ``zoo/manifest.json`` of this repo
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence, Union
+from typing import List, Mapping, Sequence, Union
 
 from .atomic import temp_file
 from .backbones import STEMS, check_arch
 from .export import CARD_FILE, ENTRY_FILE
 from .hashing import check_name, check_sha256, sha256_file, verify_release
+from .jsonfiles import read_json, write_json_atomic
 
 SCHEMA_VERSION = 1
 MANIFEST_ENV = "SOLO_SEMPPL_MANIFEST"
@@ -78,12 +78,7 @@ def read_manifest(manifest: ManifestLike = None) -> List[dict]:
         data, where = manifest, "manifest"
     else:
         path = manifest_path(manifest)
-        if not path.is_file():
-            raise ValueError(f"manifest: no such file {str(path)} (set {MANIFEST_ENV} or pass manifest=)")
-        try:
-            data, where = json.loads(path.read_text()), str(path)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"manifest: {path} is not valid JSON ({err})") from err
+        data, where = read_json(path, "manifest", f" (set {MANIFEST_ENV} or pass manifest=)"), str(path)
     if not isinstance(data, Mapping) or not isinstance(data.get("models"), list):
         raise ValueError(f"manifest: {where} must be an object with a 'models' list")
     entries = [check_entry(entry) for entry in data["models"]]
@@ -106,13 +101,6 @@ def find_entry(name_or_entry: Union[str, Mapping], manifest: ManifestLike = None
     raise ValueError(f"name: unknown model {name_or_entry!r}; known models: {known}")
 
 
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write ``data`` as indented JSON to ``path`` via a temporary file and ``os.replace``."""
-    with temp_file(path.parent, path.name) as temp:
-        temp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(temp, path)
-
-
 def publish(release_dir: Union[str, Path], urls: Sequence[str], manifest: Union[None, str, Path] = None) -> dict:
     """Add a verified release (from ``export_release``) to a manifest file.
 
@@ -126,9 +114,11 @@ def publish(release_dir: Union[str, Path], urls: Sequence[str], manifest: Union[
     """
     release_dir = Path(release_dir)
     verify_release(release_dir)
-    entry = json.loads((release_dir / ENTRY_FILE).read_text())
+    entry = read_json(release_dir / ENTRY_FILE, "release_dir")
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"release_dir: {ENTRY_FILE} must hold an object")
     path = manifest_path(manifest)
-    data = json.loads(path.read_text()) if path.is_file() else {"schema_version": SCHEMA_VERSION, "models": []}
+    data = read_json(path, "manifest") if path.is_file() else {"schema_version": SCHEMA_VERSION, "models": []}
     entries = read_manifest(data)
     entry = check_entry({**entry, "urls": list(urls), "card": f"cards/{entry.get('name')}.md"})
     weights = release_dir / f"{entry['name']}-{entry['sha256'][:8]}.pth"

@@ -74,10 +74,15 @@ def read_torch_file(path: Union[str, Path], trusted: bool = False):
     try:
         return torch.load(path, map_location="cpu", weights_only=not trusted)
     except pickle.UnpicklingError as err:
+        unsupported = [line.strip() for line in str(err).splitlines() if "Unsupported global" in line]
+        if not unsupported:
+            raise ValueError(f"{path}: not a file torch.load can read (damaged, or not a torch checkpoint)") from err
         raise ValueError(
             f"{path}: holds objects other than tensors and plain containers; if you trust the "
-            f"file, load it with trusted=True (CLI: --trusted). Detail: {str(err).splitlines()[0]}"
+            f"file, load it with trusted=True (CLI: --trusted). Detail: {unsupported[0]}"
         ) from err
+    except (RuntimeError, EOFError) as err:
+        raise ValueError(f"{path}: not a file torch.load can read (damaged, or not a torch checkpoint)") from err
 
 
 def backbone_state_from_solo(checkpoint: object, what: str) -> dict:
