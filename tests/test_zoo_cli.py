@@ -64,8 +64,10 @@ def test_convert_official(tmp_path, capsys, monkeypatch):
     assert code == 1 and "unsupported layout" in err and not (tmp_path / "out2").exists()
 
 
-def test_empty_repository_manifest_and_usage(capsys):
-    assert run(capsys, "list")[:2] == (0, "the manifest lists no models yet\n")
+def test_empty_manifest_and_usage(tmp_path, capsys):
+    (tmp_path / "m.json").write_text('{"schema_version": 1, "models": []}')
+    assert run(capsys, "list", "--manifest", str(tmp_path / "m.json"))[:2] == (0, "the manifest lists no models yet\n")
+    assert run(capsys, "list")[0] == 0  # the repository's manifest
     assert run(capsys, "--help")[0] == 0
     code, _, err = run(capsys)
     assert code == 2 and "required" in err
