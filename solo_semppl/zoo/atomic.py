@@ -1,0 +1,69 @@
+"""Atomic writes: a file or folder appears under its final name complete, or not at all.
+
+Everything is first written under a hidden temporary name in the destination's own folder
+(same file system), then renamed; on any error the temporary is removed.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Mapping, Tuple
+
+import torch
+
+from .hashing import check_name, sha256_file
+
+
+@contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a temporary folder that becomes ``final`` when the block ends without error.
+
+    Raises ValueError if ``final`` already exists (a release is never overwritten).
+    """
+    final = Path(final)
+    if final.exists():
+        raise ValueError(f"out_dir: {final} already exists; remove it or choose another name")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield temp
+        os.rename(temp, final)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def temp_file(folder: Path, name: str) -> Iterator[Path]:
+    """Yield a new hidden temporary file path in ``folder`` (created if needed).
+
+    The caller writes it and moves it to its final name with ``os.replace`` inside the block;
+    whatever is still under the temporary name when the block ends (error or not) is removed.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    os.close(handle)
+    try:
+        yield Path(temp)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+
+
+def save_hashed(state_dict: Mapping[str, torch.Tensor], out_dir: Path, name: str) -> Tuple[Path, str, int]:
+    """``torch.save`` a state dict as ``out_dir/<name>-<first 8 hex of its sha256>.pth``.
+
+    Returns:
+        (path, sha256, size in bytes).
+    """
+    check_name(name)
+    with temp_file(Path(out_dir), name) as temp:
+        torch.save(dict(state_dict), temp)
+        sha256 = sha256_file(temp)
+        size = temp.stat().st_size
+        target = Path(out_dir) / f"{name}-{sha256[:8]}.pth"
+        os.replace(temp, target)
+    return target, sha256, size
