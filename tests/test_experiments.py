@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from conftest import needs_solo
 
 from solo_semppl.experiments.ablate import SWEEPS
 from solo_semppl.experiments.compare import label_setting, markdown_table, summarise, write_tables
@@ -75,3 +76,48 @@ def test_ablation_folders_are_valid_in_hydra_overrides():
     for switch, values in SWEEPS.items():
         for value in values:
             parser.parse_overrides([f"checkpoint.dir=/tmp/10pct/{switch}/{safe(value)}/seed0"])
+
+
+@needs_solo
+def test_ablation_settings_that_resolve_alike_are_one_run():
+    from solo_semppl.experiments.ablate import plan, safe
+    from solo_semppl.experiments.compare import config_dir_of
+
+    cells = plan(config_dir_of("digits"), list(SWEEPS), ["10%", "1%"], [0, 1], [])
+    assert len(cells) == 2 * 2 * sum(len(values) for values in SWEEPS.values())
+    dir_of = {(c["labels"], c["switch"], c["value"], c["seed"]): c["dir"] for c in cells}
+    runs = {d.split("/")[2] for d in dir_of.values()}
+    assert runs == {safe(name) for name in (
+        "default", "num_semantic_positives=0", "num_semantic_positives=1", "num_semantic_positives=5",
+        "knn_k=3", "knn_k=5", "queue_cap_to_labelled=False", *(f"queue_batches={m},queue_cap_to_labelled=False" for m in (5, 10, 40)),
+        "pseudo_labels=False", "knn_votes=same_view", "pseudo_label_noise=0.2", "pseudo_label_noise=0.5",
+        "oracle_labels=True", "base_loss=simclr", "base_loss=byol", "base_loss=simclr,num_semantic_positives=0",
+        "base_loss=byol,num_semantic_positives=0", "invariance_weight=0",
+    )}
+    assert len(set(dir_of.values())) == 2 * 2 * len(runs)
+    assert dir_of["10%", "base_loss", "relic+sempos", 1] == dir_of["10%", "semantic_positives", "3", 1] == "10pct/runs/default/seed1"
+    assert dir_of["1%", "base_loss", "relic", 0] == dir_of["1%", "semantic_positives", "0", 0]
+    assert dir_of["1%", "noise", "0%", 0] == "1pct/runs/default/seed0" != dir_of["10%", "noise", "0%", 0]
+
+
+def test_grid_trains_a_shared_folder_once(tmp_path, monkeypatch):
+    from solo_semppl.experiments import compare
+
+    calls = []
+    monkeypatch.setattr(compare, "cached_run", lambda out, *a, **k: calls.append(out) or {"finetune_top1": len(calls)})
+    cells = [{"labels": "10%", "method": "semppl", "seed": 0, "value": v, "dir": d, "overrides": []}
+             for v, d in (("a", "x"), ("b", "y"), ("c", "x"))]
+    rows = compare.run_grid(cells, tmp_path, tmp_path, None)
+    assert calls == [tmp_path / "x", tmp_path / "y"]
+    assert [(r["value"], r["finetune_top1"]) for r in rows] == [("a", 1), ("b", 2), ("c", 1)]
+
+
+def test_grid_workers_give_the_sequential_rows(tmp_path):
+    from solo_semppl.experiments.compare import run_grid
+
+    cells = [{"labels": "1%", "method": "relic", "seed": s, "dir": f"r/seed{s}", "overrides": []} for s in range(3)]
+    for s in range(3):
+        (tmp_path / f"r/seed{s}").mkdir(parents=True)
+        (tmp_path / f"r/seed{s}/result.json").write_text(json.dumps({"knn_top1": 10.0 * s}))
+    assert run_grid(cells, tmp_path, tmp_path, None, jobs=2) == run_grid(cells, tmp_path, tmp_path, None, jobs=1)
+    assert [r["knn_top1"] for r in run_grid(cells, tmp_path, tmp_path, None, jobs=2)] == [0.0, 10.0, 20.0]

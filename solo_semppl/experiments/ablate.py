@@ -1,6 +1,10 @@
 """``solo-semppl ablate``: SemPPL's ablations (SPEC 7), one switch at a time around the default,
 everything else fixed, over seeds; resumable (``runs.cached_run``).
 
+Settings that resolve to the same ``method_kwargs`` (the default itself appears in most sweeps;
+"relic+sempos" is the default, "relic" is 0 semantic positives) are one run, trained once, in
+``<out>/<labels>/runs/<changed keys or "default">/seed<k>/``.
+
 Writes, per switch, ``<out>/<switch>/results.md`` + ``results.csv`` + ``accuracy.png``; the
 pseudo-label curves of the default, the noise settings and the oracle in ``pseudo_labels.png``.
 """
@@ -9,7 +13,9 @@ import re
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from solo_semppl.experiments.compare import config_dir_of, label_setting, parse_with_overrides, run_grid, write_tables
+from solo_semppl.experiments.compare import (
+    add_jobs_option, config_dir_of, label_setting, parse_with_overrides, run_grid, write_tables,
+)
 
 # switch -> {value name: overrides of method_kwargs (around the semppl defaults)}
 SWEEPS: Dict[str, Dict[str, List[str]]] = {
@@ -32,30 +38,59 @@ def safe(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", value.replace("%", "pct"))
 
 
-def ablate(config_dir: Path, out: Path, switches: Sequence[str], labels: Sequence[str], seeds: Sequence[int],
-           overrides: Sequence[str], evaluate) -> str:
-    from solo_semppl.experiments.plots import plot_accuracy, plot_curves, by
+def method_kwargs_of(config_dir: Path, overrides: Sequence[str]) -> dict:
+    """The complete, validated ``method_kwargs`` of ``semppl.yaml`` under ``overrides``."""
+    from omegaconf import OmegaConf
 
-    reports, curve_rows = [], []
-    for switch in switches:
-        if switch not in SWEEPS:
-            raise SystemExit(f"unknown switch {switch!r}: expected some of {sorted(SWEEPS)}")
-        cells = []
-        for spec in labels:
-            name, label_overrides = label_setting(spec)
+    from solo_semppl.experiments.runs import compose
+    from solo_semppl.methods.semppl import SemPPL
+    from solo_semppl.options import apply_options
+
+    cfg = compose(config_dir, "semppl", list(overrides))
+    apply_options(cfg, "method_kwargs", SemPPL.OPTIONS)
+    return OmegaConf.to_container(cfg.method_kwargs, resolve=True)
+
+
+def run_name(kwargs: dict, default: dict) -> str:
+    """``default``, or the keys that differ from it, e.g. ``knn_k=5``."""
+    changed = [f"{key}={kwargs[key]}" for key in sorted(kwargs) if kwargs[key] != default.get(key)]
+    return safe(",".join(changed)) if changed else "default"
+
+
+def plan(config_dir: Path, switches: Sequence[str], labels: Sequence[str], seeds: Sequence[int],
+         overrides: Sequence[str]) -> List[dict]:
+    """One cell per (labels, switch, value, seed); cells of equal ``method_kwargs`` share a ``dir``."""
+    unknown = sorted(set(switches) - set(SWEEPS))
+    if unknown:
+        raise SystemExit(f"unknown switch(es) {unknown}: expected some of {sorted(SWEEPS)}")
+    default = method_kwargs_of(config_dir, overrides)
+    cells = []
+    for spec in labels:
+        name, label_overrides = label_setting(spec)
+        for switch in switches:
             for value, switch_overrides in SWEEPS[switch].items():
+                run = run_name(method_kwargs_of(config_dir, [*overrides, *switch_overrides]), default)
                 for seed in seeds:
                     cells.append({
                         "labels": name, "method": "semppl", "switch": switch, "value": value, "seed": seed,
-                        "dir": f"{name.replace('%', 'pct')}/{switch}/{safe(value)}/seed{seed}",
+                        "dir": f"{name.replace('%', 'pct')}/runs/{run}/seed{seed}",
                         "overrides": [*overrides, *label_overrides, *switch_overrides, f"seed={seed}"],
                     })
-        rows = run_grid(cells, config_dir, out, evaluate)
-        table = write_tables(rows, out / switch, first="value")
-        plot_accuracy(rows, out / switch, group="value")
+    return cells
+
+
+def ablate(config_dir: Path, out: Path, switches: Sequence[str], labels: Sequence[str], seeds: Sequence[int],
+           overrides: Sequence[str], evaluate, jobs: int = 1) -> str:
+    from solo_semppl.experiments.plots import plot_accuracy, plot_curves, by
+
+    rows = run_grid(plan(config_dir, switches, labels, seeds, overrides), config_dir, out, evaluate, jobs)
+    reports = []
+    for switch in switches:
+        switch_rows = [row for row in rows if row["switch"] == switch]
+        table = write_tables(switch_rows, out / switch, first="value")
+        plot_accuracy(switch_rows, out / switch, group="value")
         reports.append(f"### {switch}\n\n{table}")
-        if switch in ("noise", "oracle"):
-            curve_rows += rows
+    curve_rows = [row for row in rows if row["switch"] in ("noise", "oracle")]
     if curve_rows:
         plot_curves(curve_rows, out, "pseudo_labels.png", lambda rs: by(rs, "value"),
                     lambda c: ("train_pl_accuracy",), "pseudo-label accuracy")
@@ -71,7 +106,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--switches", nargs="+", default=list(SWEEPS))
     p.add_argument("--labels", nargs="+", default=["10%", "1%"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--finetune-epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=12, help="pretraining epochs (the demo's budget)")
+    p.add_argument("--finetune-epochs", type=int, default=50)
+    add_jobs_option(p)
     p.add_argument("--digits", action="store_true", help="materialise the embedded digits data and point the runs at it")
     p.epilog = "Hydra overrides for every pretraining run (e.g. max_epochs=10) may follow anywhere."
     return p
@@ -87,6 +124,7 @@ def main(argv: List[str]) -> int:
 
         root = materialise_digits()
         overrides = [f"data.train_path={root / 'train'}", f"data.val_path={root / 'val'}", *overrides]
+    overrides = [f"max_epochs={args.epochs}", *overrides]
     print(ablate(config_dir_of(args.configs), args.out, args.switches, args.labels, args.seeds, overrides,
-                 evaluator(finetune_epochs=args.finetune_epochs)))
+                 evaluator(finetune_epochs=args.finetune_epochs), args.jobs))
     return 0

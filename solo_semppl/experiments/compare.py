@@ -6,8 +6,11 @@ run), ``results.md`` (mean +- std over seeds) and PNG plots (``plots.py``).
 """
 import argparse
 import csv
+import os
 import statistics
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -68,19 +71,45 @@ def write_tables(rows: List[Dict], out: Path, first: str = "method") -> str:
     return table
 
 
-def run_grid(cells: List[Dict], config_dir: Path, out: Path, evaluate) -> List[Dict]:
-    """Runs every cell ({labels, method, seed, overrides, dir, ...}) with one progress bar."""
-    rows = []
-    bar = tqdm(cells, desc="runs", unit="run")
-    for cell in bar:
+def one_share_of_the_cores(jobs: int) -> None:
+    """Grid worker setup: the cores split evenly between ``jobs`` processes, no progress bars."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
+    os.environ["TQDM_DISABLE"] = "1"
+
+
+def run_grid(cells: List[Dict], config_dir: Path, out: Path, evaluate, jobs: int = 1) -> List[Dict]:
+    """Runs every cell ({labels, method, seed, overrides, dir, ...}) with one progress bar.
+
+    Cells that share a ``dir`` are one run (trained once). ``jobs`` > 1 trains that many runs at
+    once in worker processes, each on its share of the cores: on a small model this keeps the
+    cores busier than one run's intra-op threads do. Results do not depend on ``jobs``.
+    """
+    unique = list({cell["dir"]: cell for cell in cells}.values())
+    results, bar = {}, tqdm(total=len(unique), desc="runs", unit="run")
+
+    def done(cell, result):
+        results[cell["dir"]] = result
         bar.set_postfix_str(f"{cell['labels']} {cell['method']} seed {cell['seed']}")
-        result = cached_run(out / cell["dir"], config_dir, cell["method"], cell["overrides"], evaluate, log=bar.write)
-        rows.append({**{k: v for k, v in cell.items() if k != "overrides"}, **result})
-    return rows
+        bar.update()
+
+    if jobs <= 1:
+        for cell in unique:
+            done(cell, cached_run(out / cell["dir"], config_dir, cell["method"], cell["overrides"], evaluate, log=bar.write))
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=one_share_of_the_cores,
+                                 initargs=(jobs,)) as pool:
+            futures = {pool.submit(cached_run, out / cell["dir"], config_dir, cell["method"], cell["overrides"],
+                                   evaluate): cell for cell in unique}
+            for future in as_completed(futures):
+                done(futures[future], future.result())
+    bar.close()
+    return [{**{k: v for k, v in cell.items() if k != "overrides"}, **results[cell["dir"]]} for cell in cells]
 
 
 def compare(config_dir: Path, out: Path, labels: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
-            overrides: Sequence[str], evaluate) -> str:
+            overrides: Sequence[str], evaluate, jobs: int = 1) -> str:
     cells = []
     for spec in labels:
         name, label_overrides = label_setting(spec)
@@ -91,7 +120,7 @@ def compare(config_dir: Path, out: Path, labels: Sequence[str], methods: Sequenc
                     "dir": f"{name.replace('%', 'pct')}/{method}/seed{seed}",
                     "overrides": [*overrides, *label_overrides, f"seed={seed}"],
                 })
-    rows = run_grid(cells, config_dir, out, evaluate)
+    rows = run_grid(cells, config_dir, out, evaluate, jobs)
     table = write_tables(rows, out)
     from solo_semppl.experiments.plots import plot_all
 
@@ -107,8 +136,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--finetune-epochs", type=int, default=30)
+    add_jobs_option(p)
     p.epilog = "Hydra overrides for every pretraining run (e.g. max_epochs=10) may follow anywhere."
     return p
+
+
+def add_jobs_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once, each on its share of the cores")
 
 
 def parse_with_overrides(parser: argparse.ArgumentParser, argv: List[str]) -> argparse.Namespace:
@@ -137,6 +171,6 @@ def main(argv: List[str]) -> int:
 
     args = parse_with_overrides(parser(), argv)
     table = compare(config_dir_of(args.configs), args.out, args.labels, args.methods, args.seeds,
-                    args.overrides, evaluator(finetune_epochs=args.finetune_epochs))
+                    args.overrides, evaluator(finetune_epochs=args.finetune_epochs), args.jobs)
     print(table)
     return 0

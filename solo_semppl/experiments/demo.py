@@ -9,7 +9,9 @@ import argparse
 from pathlib import Path
 from typing import List
 
-from solo_semppl.experiments.compare import DEFAULT_METHODS, compare, config_dir_of, parse_with_overrides
+from solo_semppl.experiments.compare import (
+    DEFAULT_METHODS, add_jobs_option, compare, config_dir_of, parse_with_overrides,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -21,6 +23,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=12, help="pretraining epochs")
     p.add_argument("--finetune-epochs", type=int, default=50)
+    add_jobs_option(p)
     p.epilog = "Hydra overrides for every pretraining run (e.g. max_epochs=10) may follow anywhere."
     return p
 
@@ -35,7 +38,7 @@ def main(argv: List[str]) -> int:
     overrides = [f"data.train_path={root / 'train'}", f"data.val_path={root / 'val'}", f"max_epochs={args.epochs}",
                  *args.overrides]
     report = compare(config_dir_of("digits"), args.out, args.labels, args.methods, args.seeds, overrides,
-                     evaluator(finetune_epochs=args.finetune_epochs))
+                     evaluator(finetune_epochs=args.finetune_epochs), args.jobs)
     print(report)
     print(f"results: {args.out / 'results.md'} and {args.out / 'results.csv'}")
     return 0
