@@ -38,6 +38,11 @@ def test_export_publish_list_download_verify(tmp_path, capsys):
     assert code == 0 and out.strip() == str(cached) and cached.read_bytes() == weights.read_bytes()
     assert run(capsys, "verify", str(cached), "--name", "r18", "--manifest", str(manifest))[0] == 0
 
+    ckpt = tmp_path / "r18.ckpt"
+    code, out, _ = run(capsys, "solo-ckpt", "r18", "--out", str(ckpt), "--manifest", str(manifest),
+                       "--cache-dir", str(tmp_path / "cache"))
+    assert code == 0 and out.split() == [f"pretrained_feature_extractor={ckpt}", "backbone.name=resnet18"]
+
     code, _, err = run(capsys, "verify", str(cached), "--sha256", "0" * 64)
     assert code == 1 and "differs from the expected" in err
     code, _, err = run(capsys, "download", "nope", "--manifest", str(manifest), "--cache-dir", str(tmp_path / "cache"))

@@ -7,7 +7,9 @@ Architecture names (``arch``):
 - ``official_resnet{depth}_w{width}``, e.g. ``official_resnet50_w2`` or
   ``official_resnet200_w2``: the bottleneck ResNets of the official SemPPL (JAX/haiku)
   release, whose width multiplier widens *every* channel, the 64-channel stem included
-  (unlike torchvision's ``wide_resnet50_2``, which widens only the bottleneck's inner width).
+  (unlike torchvision's ``wide_resnet50_2``, which widens only the bottleneck's inner width);
+- ``tiny_cnn_w{width}``: the demo backbone (``solo_semppl.backbones.TinyCNN``), stem ``imagenet``
+  only (it has no ResNet stem to swap).
 
 Every backbone returned here has ``fc`` replaced by ``nn.Identity`` (it outputs pooled
 features of size 512 or 2048 times the width). Two stems (``stem``):
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import re
 from contextlib import nullcontext
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torchvision
@@ -36,6 +38,7 @@ TORCHVISION_ARCHS = (
 OFFICIAL_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3), 200: (3, 24, 36, 3)}
 STEMS = ("imagenet", "cifar")
 _OFFICIAL_ARCH = re.compile(r"official_resnet(\d+)_w(\d+)")
+_TINY_ARCH = re.compile(r"tiny_cnn_w([1-9]\d*)")
 
 
 def official_arch_name(depth: int, width: int) -> str:
@@ -91,15 +94,39 @@ def use_cifar_stem(model: ResNet) -> ResNet:
 def check_arch(arch: str) -> str:
     """Return ``arch`` if it names a supported backbone, else raise ValueError listing them."""
     match = _OFFICIAL_ARCH.fullmatch(arch) if isinstance(arch, str) else None
-    if arch in TORCHVISION_ARCHS or (match and int(match[1]) in OFFICIAL_BLOCKS and int(match[2]) >= 1):
+    tiny = _TINY_ARCH.fullmatch(arch) if isinstance(arch, str) else None
+    if arch in TORCHVISION_ARCHS or tiny or (match and int(match[1]) in OFFICIAL_BLOCKS and int(match[2]) >= 1):
         return arch
     raise ValueError(
-        f"arch: unsupported backbone {arch!r}; expected one of {', '.join(TORCHVISION_ARCHS)} "
-        f"or official_resnet{{depth}}_w{{width}} with depth in {sorted(OFFICIAL_BLOCKS)}"
+        f"arch: unsupported backbone {arch!r}; expected one of {', '.join(TORCHVISION_ARCHS)}, "
+        f"official_resnet{{depth}}_w{{width}} with depth in {sorted(OFFICIAL_BLOCKS)} or tiny_cnn_w{{width}}"
     )
 
 
-def build_backbone(arch: str, stem: str = "imagenet", device: Optional[Union[str, torch.device]] = None) -> ResNet:
+def arch_of(backbone_name: str, backbone_kwargs: Optional[dict] = None) -> str:
+    """The zoo ``arch`` of a solo-learn ``backbone`` config (``name`` and ``kwargs``)."""
+    if backbone_name == "tiny_cnn":
+        return f"tiny_cnn_w{(backbone_kwargs or {}).get('width', 32)}"
+    return check_arch(backbone_name)
+
+
+def solo_backbone_of(arch: str) -> Tuple[str, dict]:
+    """solo-learn's ``backbone.name`` and ``backbone.kwargs`` for a zoo ``arch`` (inverse of ``arch_of``).
+
+    Only the archs solo-learn builds with exactly these keys and this padding: ``resnet18``,
+    ``resnet50`` (solo-learn gives both the CIFAR stem for cifar10/100 itself) and ``tiny_cnn_w*``
+    (registered by ``solo_semppl.register()``). Others raise ValueError.
+    """
+    tiny = _TINY_ARCH.fullmatch(check_arch(arch))
+    if tiny:
+        return "tiny_cnn", {"width": int(tiny[1])}
+    if arch in ("resnet18", "resnet50"):
+        return arch, {}
+    raise ValueError(f"arch: solo-learn has no backbone with the keys and padding of {arch!r} "
+                     f"(supported: resnet18, resnet50, tiny_cnn_w*); load it with solo_semppl.zoo.load instead")
+
+
+def build_backbone(arch: str, stem: str = "imagenet", device: Optional[Union[str, torch.device]] = None) -> nn.Module:
     """Build a backbone without weights (``fc = Identity``).
 
     Args:
@@ -111,8 +138,15 @@ def build_backbone(arch: str, stem: str = "imagenet", device: Optional[Union[str
     check_arch(arch)
     if stem not in STEMS:
         raise ValueError(f"stem: expected one of {STEMS}, got {stem!r}")
+    tiny = _TINY_ARCH.fullmatch(arch)
+    if tiny and stem != "imagenet":
+        raise ValueError(f"stem: {arch} has no ResNet stem; expected 'imagenet', got {stem!r}")
     with torch.device(device) if device is not None else nullcontext():
         match = _OFFICIAL_ARCH.fullmatch(arch)
+        if tiny:
+            from solo_semppl.backbones import TinyCNN
+
+            return TinyCNN(int(tiny[1]))
         if match:
             model = official_resnet(int(match[1]), int(match[2]))
         else:

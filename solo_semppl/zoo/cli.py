@@ -1,4 +1,4 @@
-"""``solo-semppl zoo``: export, publish, download, verify, convert-official, list.
+"""``solo-semppl zoo``: export, publish, download, verify, convert-official, list, solo-ckpt.
 
 ``main(argv)`` parses ``argv`` (the words after ``zoo``) and returns an exit status: 0 on
 success, 1 on a checked error (printed as ``solo-semppl zoo: error: ...``), 2 on bad usage.
@@ -15,6 +15,7 @@ from .convert_official import convert_official_file
 from .downloader import DownloadError, download
 from .export import export_release
 from .hashing import verify_file, verify_release
+from .loader import save_solo_checkpoint
 from .manifest import find_entry, publish, read_manifest
 
 PROG = "solo-semppl zoo"
@@ -47,6 +48,13 @@ def _verify(args: argparse.Namespace) -> None:
 
 def _convert(args: argparse.Namespace) -> None:
     print(json.dumps(convert_official_file(args.pickle, args.out_dir, name=args.name, trusted=args.trusted), indent=2))
+
+
+def _solo_ckpt(args: argparse.Namespace) -> None:
+    overrides = save_solo_checkpoint(args.name, args.out, cache_dir=args.cache_dir, manifest=args.manifest)
+    kwargs = overrides.pop("backbone.kwargs")  # printed as hydra overrides for main_linear.py
+    overrides.update({f"++backbone.kwargs.{key}": value for key, value in kwargs.items()})
+    print(" ".join(f"{key}={value}" for key, value in overrides.items()))
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -110,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     trusted_option(cmd)
 
     cmd = command("list", _list, "list the models of the manifest")
+    manifest_option(cmd)
+
+    cmd = command("solo-ckpt", _solo_ckpt, "write a model as a .ckpt for solo-learn's main_linear.py; "
+                                            "prints its overrides")
+    cmd.add_argument("name")
+    cmd.add_argument("--out", required=True, help="the .ckpt to write")
+    cmd.add_argument("--cache-dir", help="download cache (default as for download)")
     manifest_option(cmd)
     return parser
 

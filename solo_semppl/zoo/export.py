@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Tuple, Union
 
 from .atomic import atomic_dir, save_hashed
-from .backbones import build_backbone, check_arch
+from .backbones import arch_of, build_backbone
 from .card import lookup, metrics_by_protocol, read_results, render_card
 from .hashing import check_name, sha256_file, write_sha256sums
 from .jsonfiles import read_json
@@ -73,7 +73,7 @@ def export_release(
         raise ValueError(f"checkpoint: no such file {str(checkpoint)!r}")
     args, args_file = read_solo_args(checkpoint, args_path)
     name = check_name(name if name is not None else lookup(args, "name"), "name (or args.json 'name')")
-    arch = check_arch(args["backbone"]["name"])
+    arch = arch_of(args["backbone"]["name"], args["backbone"].get("kwargs"))
     stem = "cifar" if args["data"]["dataset"] in CIFAR_DATASETS else "imagenet"
     state = backbone_state_from_solo(read_torch_file(checkpoint, trusted=trusted), checkpoint.name)
     check_state_keys(build_backbone(arch, stem, device="meta").state_dict(), state,
