@@ -121,3 +121,29 @@ def test_grid_workers_give_the_sequential_rows(tmp_path):
         (tmp_path / f"r/seed{s}/result.json").write_text(json.dumps({"knn_top1": 10.0 * s}))
     assert run_grid(cells, tmp_path, tmp_path, None, jobs=2) == run_grid(cells, tmp_path, tmp_path, None, jobs=1)
     assert [r["knn_top1"] for r in run_grid(cells, tmp_path, tmp_path, None, jobs=2)] == [0.0, 10.0, 20.0]
+
+
+def test_verdict_rule_against_hand_computed_cases():
+    from solo_semppl.experiments.verdicts import verdict
+
+    # means 91 vs 90; stdevs 1.0 and 0.5 -> effect 1.0 is not > spread 1.0: inconclusive
+    assert verdict([90.0, 91.0, 92.0], [89.5, 90.0, 90.5]) == (1.0, 1.0, "inconclusive")
+    effect, spread, word = verdict([93.0, 93.2, 93.4], [90.0, 90.1, 90.2])
+    assert word == "reproduced" and abs(effect - 3.1) < 1e-9 and abs(spread - 0.2) < 1e-9
+    assert verdict([80.0, 80.1], [90.0, 90.1])[2] == "not reproduced"
+    assert verdict([91.0], [90.0]) == (1.0, 0.0, "reproduced")  # one seed: no spread known
+
+
+def test_verdict_table_pairs_settings_across_switches():
+    from solo_semppl.experiments.verdicts import CLAIMS, verdict_table
+
+    settings = {setting for _, better, worse in CLAIMS for setting in (better, worse)}
+    assert all(value in SWEEPS[switch] for switch, value in settings)  # every claim names a swept setting
+    rows = [{"labels": "10%", "switch": "noise", "value": "20%", "seed": s, "finetune_top1": 90.0 + s, "knn_top1": None}
+            for s in range(3)]
+    assert verdict_table(rows).count("\n") == 2  # its partner (0 semantic positives) is missing: no row
+    rows += [{"labels": "10%", "switch": "semantic_positives", "value": "0", "seed": s, "finetune_top1": 80.0,
+              "knn_top1": 70.0} for s in range(3)]
+    table = verdict_table(rows)
+    assert "| robust to noise (20 % noise vs no semantic positives) | 10% | fine-tune | +11.0 | 1.0 | reproduced |" in table
+    assert "kNN" not in table

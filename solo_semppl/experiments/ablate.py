@@ -6,7 +6,8 @@ Settings that resolve to the same ``method_kwargs`` (the default itself appears 
 ``<out>/<labels>/runs/<changed keys or "default">/seed<k>/``.
 
 Writes, per switch, ``<out>/<switch>/results.md`` + ``results.csv`` + ``accuracy.png``; the
-pseudo-label curves of the default, the noise settings and the oracle in ``pseudo_labels.png``.
+pseudo-label curves of the default, the noise settings and the oracle in ``pseudo_labels.png``;
+the paper's claims, each with its verdict (``verdicts``), in ``verdicts.md``; all in ``ablations.md``.
 """
 import argparse
 import re
@@ -16,6 +17,7 @@ from typing import Dict, List, Sequence
 from solo_semppl.experiments.compare import (
     add_jobs_option, config_dir_of, label_setting, parse_with_overrides, run_grid, write_tables,
 )
+from solo_semppl.experiments.verdicts import verdict_table
 
 # switch -> {value name: overrides of method_kwargs (around the semppl defaults)}
 SWEEPS: Dict[str, Dict[str, List[str]]] = {
@@ -94,7 +96,9 @@ def ablate(config_dir: Path, out: Path, switches: Sequence[str], labels: Sequenc
     if curve_rows:
         plot_curves(curve_rows, out, "pseudo_labels.png", lambda rs: by(rs, "value"),
                     lambda c: ("train_pl_accuracy",), "pseudo-label accuracy")
-    report = "\n".join(reports)
+    verdicts = verdict_table(rows)
+    (out / "verdicts.md").write_text(verdicts)
+    report = "\n".join(reports + [f"### the paper's directions\n\n{verdicts}"])
     (out / "ablations.md").write_text(report)
     return report
 
