@@ -63,7 +63,7 @@ def test_release_folder_contents(solo_run, release):
 def test_model_card_records_what_was_given(solo_run, release, tmp_path):
     run, card = solo_run.parent, (release / "MODEL_CARD.md").read_text()
     for text in ("| method | semppl |", "resnet18 (cifar stem", "| data | cifar10 |", "| epochs | 4 |",
-                 "64 per device x 1 devices x 1 nodes", f"`split.txt` (sha256 `{sha(run / 'split.txt')}`)",
+                 "64 per device; devices 1 (not recorded), 1 node(s)", f"`split.txt` (sha256 `{sha(run / 'split.txt')}`)",
                  "| top1 | 61.25 |", "| top5 | 95.5 |", "solo-semppl linear --ckpt x.ckpt", "solo-semppl knn --k 20",
                  '"num_semantic_positives": 3'):
         assert text in card, text

@@ -80,8 +80,8 @@ def render_card(
         results: checked entries from ``read_results`` (may be empty).
         split: ``{"file": name, "sha256": hex}`` of the labelled-split file, or None.
     """
-    batch = (f"{lookup(args, 'optimizer.batch_size')} per device x {lookup(args, 'devices')} devices "
-             f"x {lookup(args, 'num_nodes')} nodes")
+    batch = (f"{lookup(args, 'optimizer.batch_size')} per device; devices {lookup(args, 'devices')} "
+             f"({lookup(args, 'accelerator')}), {lookup(args, 'num_nodes')} node(s)")
     split_line = f"`{split['file']}` (sha256 `{split['sha256']}`)" if split else "no split file given"
     lines = [
         f"# {name}", "",
