@@ -37,12 +37,13 @@ def published(tmp_path_factory):
     (root / "run" / "args.json").write_text(json.dumps(args))
     backbone = TinyCNN(4).state_dict()
     torch.save({"state_dict": {f"backbone.{k}": v for k, v in backbone.items()}}, ckpt)
-    release = export_release(ckpt, root / "releases")
-    weights = next(release.glob("tiny-demo-*.pth"))
     manifest = root / "registry" / "manifest.json"
     manifest.parent.mkdir()
     manifest.write_text(json.dumps({"schema_version": 1, "models": []}))
-    entry = publish(release, [f"weights/{weights.name}"], manifest=manifest)
+    for name in ("tiny-demo", "tiny-demo-2"):  # the second publish reads a manifest with a relative URL
+        release = export_release(ckpt, root / "releases", name=name)
+        weights = next(release.glob(f"{name}-????????.pth"))
+        entry = publish(release, [f"weights/{weights.name}"], manifest=manifest)
     return manifest, weights, backbone, entry
 
 
@@ -51,8 +52,8 @@ def test_publish_with_a_relative_url_copies_the_file_beside_the_manifest(publish
     assert entry["arch"] == "tiny_cnn_w4" and entry["urls"] == [f"weights/{weights.name}"]
     copy = manifest.parent / "weights" / weights.name
     assert copy.read_bytes() == weights.read_bytes()
-    assert read_manifest(manifest)[0]["urls"] == [copy.resolve().as_uri()]
-    state = load("tiny-demo", cache_dir=tmp_path, manifest=manifest).state_dict()
+    assert [e["urls"] for e in read_manifest(manifest)][1] == [copy.resolve().as_uri()]
+    state = load("tiny-demo-2", cache_dir=tmp_path, manifest=manifest).state_dict()
     assert all(torch.equal(state[k], backbone[k]) for k in backbone)
 
 

@@ -144,7 +144,7 @@ def publish(release_dir: Union[str, Path], urls: Sequence[str], manifest: Union[
         raise ValueError(f"release_dir: {ENTRY_FILE} must hold an object")
     path = manifest_path(manifest)
     data = read_json(path, "manifest") if path.is_file() else {"schema_version": SCHEMA_VERSION, "models": []}
-    entries = read_manifest(data)
+    entries = read_manifest(path) if path.is_file() else []
     entry = check_entry({**entry, "urls": list(urls), "card": f"cards/{entry.get('name')}.md"})
     weights = release_dir / f"{entry['name']}-{entry['sha256'][:8]}.pth"
     if not weights.is_file() or weights.stat().st_size != entry["size"] or sha256_file(weights) != entry["sha256"]:
