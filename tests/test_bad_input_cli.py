@@ -80,3 +80,15 @@ def test_bad_devices_are_rejected(devices):
 
     with pytest.raises(ValueError, match=r"devices = .*: expected a positive int, a list of ids or a string like '0,1'"):
         normalise_devices(OmegaConf.create({"devices": devices, "accelerator": "cpu"}))
+
+
+@needs_solo
+def test_unknown_method_lists_the_known_ones(tmp_path):
+    from solo_fixtures import compose
+
+    from solo_semppl.cli.pretrain import run
+
+    cfg = compose("semppl", [f"data.train_path={tmp_path}", f"checkpoint.dir={tmp_path / 'runs'}", "method=semppll"])
+    with pytest.raises(ValueError, match=r"method = 'semppll': expected one of \[.*'semppl'"):
+        run(cfg)
+    assert not (tmp_path / "runs").exists()
