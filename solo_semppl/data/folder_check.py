@@ -61,11 +61,12 @@ class FolderScan:
 def list_folder(root: str, key: str) -> FolderScan:
     """The class folders, images and ignored files of ``root``; ValueError naming ``key`` for a
     missing folder, no class folder, or a class folder without images."""
+    given, root = root, os.path.expanduser(root)  # as torchvision does
     if not os.path.isdir(root):
-        raise ValueError(f"{key} = {root!r}: not a directory")
+        raise ValueError(f"{key} = {given!r}: not a directory")
     classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
     if not classes:
-        raise ValueError(f"{key} = {root!r}: no class folders (expected {root}/<class>/<image>)")
+        raise ValueError(f"{key} = {given!r}: no class folders (expected {given}/<class>/<image>)")
     images = [path for path, _ in make_dataset(root, {c: i for i, c in enumerate(classes)}, IMG_EXTENSIONS, allow_empty=True)]
     scan = FolderScan(root, classes, images)
     check_classes(scan, key, images)
@@ -166,7 +167,7 @@ def robust(dataset: ImageFolder, skipped: Sequence[str] = ()) -> ImageFolder:
 
 def image_folder(root: str, transform=None, skipped: Optional[Sequence[str]] = ()) -> ImageFolder:
     """An ImageFolder of ``root`` with the robust loader, without the ``skipped`` files."""
-    return robust(ImageFolder(root, transform=transform, allow_empty=True), skipped or ())
+    return robust(ImageFolder(root, transform=transform), skipped or ())
 
 
 def robust_run_datasets(data: DictConfig, train=None, val=None) -> None:

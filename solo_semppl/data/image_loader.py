@@ -8,7 +8,7 @@ the hidden colour of fully transparent pixels. Here:
 * ``I;16*`` and ``I`` (16-bit PNG / TIFF open as one of these): the 0-65535 range is scaled to
   0-255 (values outside it are clipped).
 * ``F`` (32-bit float): taken as [0, 1], scaled to 0-255 and clipped.
-* Transparency (``RGBA``, ``LA``, ``PA``, ``La``, ``RGBa`` and palette images with a
+* Transparency (``RGBA``, ``LA``, ``PA``, ``RGBa`` and palette images with a
   transparent colour): composited over white, what a viewer shows on a white page; the colour
   under a fully transparent pixel is never used.
 
@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
-ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa")
 READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 
 

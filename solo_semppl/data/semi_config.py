@@ -82,7 +82,8 @@ def kept_samples(data: DictConfig, paths: Optional[List[str]], num_samples: int)
     skipped = set(skipped_images(data, "train"))
     if paths is None or not skipped:
         return np.ones(num_samples, dtype=bool)
-    return np.array([os.path.relpath(p, data.train_path) not in skipped for p in paths], dtype=bool)
+    root = os.path.expanduser(data.train_path)  # as torchvision does
+    return np.array([os.path.relpath(p, root) not in skipped for p in paths], dtype=bool)
 
 
 def resolve_split(cfg: DictConfig) -> Optional[LabelledSplit]:
