@@ -1,14 +1,12 @@
 """Pre-flight image-folder check: empty class folders, non-image files, unreadable images with
 bad_images error / skip, scan depth, and split indices that stay right after a skip (no
 solo-learn needed)."""
-import logging
-
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from solo_semppl.data.folder_check import check_image_folders, image_folder, list_folder, scan_folder
+from solo_semppl.data.folder_check import check_image_folders, image_folder, scan_folder
 from solo_semppl.data.semi_config import resolve_split
 from solo_semppl.data.split import keep_only, make_split
 
@@ -55,15 +53,14 @@ def test_missing_or_flat_folder_is_an_error(tmp_path, layout, message):
         check_image_folders(data_cfg(root))
 
 
-def test_non_image_files_are_not_loaded_and_counted_in_a_warning(tmp_path, caplog):
+def test_non_image_files_are_not_loaded_and_counted_in_a_warning(tmp_path):
     make_folder(tmp_path)
     (tmp_path / "class0" / "README.md").write_text("about class 0")
     (tmp_path / "class2" / ".DS_Store").write_bytes(b"\0\1")
     (tmp_path / "index.csv").write_text("a,b")
     cfg = data_cfg(tmp_path)
-    with caplog.at_level(logging.WARNING):
+    with pytest.warns(UserWarning, match="3 files are not loaded as images"):
         lines = check_image_folders(cfg)
-    assert "3 files are not loaded as images" in caplog.text
     assert sorted(line.split("\t")[1] for line in lines) == ["class0/README.md", "class2/.DS_Store", "index.csv"]
     assert cfg.data.skipped_images.train == []
     assert len(image_folder(str(tmp_path))) == 12
@@ -77,14 +74,15 @@ def test_unreadable_image_is_an_error_listing_it_by_default(tmp_path):
         check_image_folders(data_cfg(tmp_path))
 
 
-def test_skip_leaves_unreadable_images_out_with_a_warning_and_a_count(tmp_path, caplog):
+def test_skip_leaves_unreadable_images_out_with_a_warning_and_a_count(tmp_path):
     train, val = make_folder(tmp_path / "train"), make_folder(tmp_path / "val", per_class=2)
     corrupt(train / "class1" / "1_2.png")
     corrupt(val / "class0" / "0_0.png")
     cfg = data_cfg(train, val=str(val), bad_images="skip")
-    with caplog.at_level(logging.WARNING):
+    with pytest.warns(UserWarning) as caught:
         lines = check_image_folders(cfg)
-    assert "leaving out 1 of 12 images" in caplog.text and "leaving out 1 of 6 images" in caplog.text
+    messages = " ".join(str(w.message) for w in caught)
+    assert "leaving out 1 of 12 images" in messages and "leaving out 1 of 6 images" in messages
     assert OmegaConf.to_container(cfg.data.skipped_images) == {"train": ["class1/1_2.png"], "val": ["class0/0_0.png"]}
     assert [line.split("\t")[:2] for line in lines] == [["train", "class1/1_2.png"], ["val", "class0/0_0.png"]]
     dataset = image_folder(str(train), skipped=cfg.data.skipped_images.train)
@@ -153,14 +151,13 @@ def test_class_balanced_split_is_drawn_on_the_dataset_without_skipped_images(tmp
     assert all("0_1.png" not in dataset.samples[i][0] for i in split.labelled)
 
 
-def test_index_file_indexes_the_folder_as_listed_and_is_renumbered_after_a_skip(tmp_path, caplog):
+def test_index_file_indexes_the_folder_as_listed_and_is_renumbered_after_a_skip(tmp_path):
     cfg, dataset = skipped_folder(tmp_path / "d")
     listed = image_folder(str(tmp_path / "d")).samples  # 12 images, 0_1.png at index 1
     (tmp_path / "split.txt").write_text("1\n2\n5\n")
     cfg.semi_supervised = {"file": str(tmp_path / "split.txt")}
-    with caplog.at_level(logging.WARNING):
+    with pytest.warns(UserWarning, match="1 labelled images were left out as unreadable"):
         split = resolve_split(cfg)
-    assert "1 labelled images were left out as unreadable" in caplog.text
     assert split.num_samples == 11
     assert [dataset.samples[i][0] for i in split.labelled] == [listed[2][0], listed[5][0]]
 

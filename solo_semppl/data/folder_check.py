@@ -14,14 +14,15 @@ Config keys (group ``data``, validated):
         input is replaced) and read back by the split (``semi_config``) and evaluation, so that
         dataset indices agree everywhere.
 
-Whatever the settings: a missing folder, a folder without class folders, or a class folder
+Warnings are Python warnings (stderr), not log records: the solo-learn style configs switch
+hydra's logging off. Whatever the settings: a missing folder, a folder without class folders, or a class folder
 without any readable image (the class indices of the folders after it would shift) is an error
 naming it; files without an image extension (and files outside class folders) are not loaded,
 as in torchvision, and are counted in a warning. Only ``custom`` (with labels), ``imagenet``
 and ``imagenet100`` read image folders; ``cifar10/100`` and ``stl10`` are binary files.
 """
-import logging
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -33,8 +34,6 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
 from solo_semppl.data.image_loader import image_problem, load_rgb
 from solo_semppl.options import Option, check_value, choice
-
-log = logging.getLogger(__name__)
 
 IMAGE_OPTIONS = {
     "bad_images": choice("error", "error", "skip"),
@@ -107,7 +106,7 @@ def apply_policy(scan: FolderScan, key: str, bad_images: str) -> List[str]:
     """Logs the ignored files; raises for unreadable images (``error``) or returns them relative
     to the folder (``skip``), after checking that no class folder is left empty."""
     if scan.ignored:
-        log.warning("%s: %d files are not loaded as images, e.g. %s", scan.root, len(scan.ignored), examples(scan.ignored))
+        warnings.warn(f"{scan.root}: {len(scan.ignored)} files are not loaded as images, e.g. {examples(scan.ignored)}")
     if not scan.bad:
         return []
     if bad_images == "error":
@@ -116,8 +115,8 @@ def apply_policy(scan: FolderScan, key: str, bad_images: str) -> List[str]:
             "Fix or remove them, or set data.bad_images=skip to leave them out"
         )
     check_classes(scan, key, [p for p in scan.images if p not in scan.bad])
-    log.warning("data.bad_images=skip: leaving out %d of %d images of %s that cannot be read "
-                "(listed in bad_images.txt), e.g. %s", len(scan.bad), len(scan.images), scan.root, examples(scan.bad))
+    warnings.warn(f"data.bad_images=skip: leaving out {len(scan.bad)} of {len(scan.images)} images of {scan.root} "
+                  f"that cannot be read (listed in bad_images.txt), e.g. {examples(scan.bad)}")
     return [scan.relative(path) for path in scan.bad]
 
 

@@ -22,6 +22,7 @@ Framework-free (torchvision + omegaconf): evaluation uses it without solo-learn.
 """
 import logging
 import os
+import warnings
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -100,10 +101,10 @@ def resolve_split(cfg: DictConfig) -> Optional[LabelledSplit]:
     split = build_split(OmegaConf.to_container(semi), np.where(keep, targets, -1), paths)
     split, dropped = keep_only(split, keep)
     if dropped:
-        log.warning("split (%s): %d labelled images were left out as unreadable (data.bad_images=skip)", split.source, dropped)
+        warnings.warn(f"split ({split.source}): {dropped} labelled images were left out as unreadable (data.bad_images=skip)")
     targets = np.asarray(targets)[keep]
     for warning in validate_split(split, targets, cfg.data.num_classes):
-        log.warning(warning)
+        warnings.warn(warning)  # not log.warning: the configs switch hydra's logging off
     digest = split.sha256()
     if semi.sha256 is not None and semi.sha256 != digest:
         raise ValueError(
