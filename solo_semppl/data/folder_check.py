@@ -14,12 +14,13 @@ Config keys (group ``data``, validated):
         input is replaced) and read back by the split (``semi_config``) and evaluation, so that
         dataset indices agree everywhere.
 
-Warnings are Python warnings (stderr), not log records: the solo-learn style configs switch
-hydra's logging off. Whatever the settings: a missing folder, a folder without class folders, or a class folder
+Whatever the settings: a missing folder, a folder without class folders, or a class folder
 without any readable image (the class indices of the folders after it would shift) is an error
 naming it; files without an image extension (and files outside class folders) are not loaded,
-as in torchvision, and are counted in a warning. Only ``custom`` (with labels), ``imagenet``
-and ``imagenet100`` read image folders; ``cifar10/100`` and ``stl10`` are binary files.
+as in torchvision, and are counted in a warning. Warnings are Python warnings (stderr), not log
+records: the solo-learn style configs switch hydra's logging off. Only ``custom`` (with
+labels), ``imagenet`` and ``imagenet100`` read image folders; ``cifar10/100`` and ``stl10`` are
+binary files.
 """
 import os
 import warnings
