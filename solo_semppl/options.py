@@ -61,24 +61,27 @@ def apply_options(cfg: DictConfig, group: str, schema: Dict[str, Option]) -> Dic
             f"unknown key(s) {[f'{group}.{k}' for k in unknown]}; valid keys of '{group}': "
             f"{sorted(schema)}"
         )
-    values = {}
-    for key, option in schema.items():
-        value = given.get(key, option.default)
-        values[key] = value
-        if value is None and option.default is None:
-            continue
-        if isinstance(value, bool) and bool not in option.kind:
-            ok = False
-        elif float in option.kind and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        else:
-            ok = isinstance(value, option.kind)
-        if ok and option.check is not None:
-            ok = option.check(value)
-        if not ok:
-            raise ValueError(f"{group}.{key} = {value!r}: expected {option.expected or option.kind}")
+    values = {key: check_value(f"{group}.{key}", given.get(key, option.default), option)
+              for key, option in schema.items()}
     OmegaConf.update(cfg, group, values, merge=False, force_add=True)
     return cfg
+
+
+def check_value(name: str, value: Any, option: Option) -> Any:
+    """Returns ``value`` if ``option`` accepts it; ValueError naming ``name`` otherwise."""
+    if value is None and option.default is None:
+        return value
+    if isinstance(value, bool) and bool not in option.kind:
+        ok = False
+    elif float in option.kind and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    else:
+        ok = isinstance(value, option.kind)
+    if ok and option.check is not None:
+        ok = option.check(value)
+    if not ok:
+        raise ValueError(f"{name} = {value!r}: expected {option.expected or option.kind}")
+    return value
 
 
 def exactly_one(cfg_group: Dict[str, Any], keys: Sequence[str], group: str) -> str:

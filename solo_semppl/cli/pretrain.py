@@ -5,7 +5,10 @@ A hydra app in solo-learn's config layout, written from solo-learn's importable 
 Differences from upstream: any number of large and small crops; ``devices`` may be an int,
 a list or a string on any accelerator; the optional labelled-share sampler
 (``semi_supervised.labelled_per_batch``); CSV logging (``csv.enabled``, default true when wandb
-is off) into the checkpoint folder, beside ``args.json``, the checkpoints and ``split.json``.
+is off) into the checkpoint folder, beside ``args.json``, the checkpoints and ``split.json``;
+a pre-flight check (``solo_semppl.cli.preflight``) of the image folders and the resume path
+before anything is built, and a loader that reads any image mode (``data.bad_images``,
+``data.scan_images``; ``bad_images.txt`` lists what was left out).
 
     solo-semppl pretrain --config-name digits/semppl [key=value ...]
     solo-semppl pretrain --config-path my/configs --config-name semppl.yaml
@@ -20,6 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from solo_semppl.cli.configs import CONFIG_DIR
 from solo_semppl.cli.devices import normalise_devices
+from solo_semppl.cli.preflight import preflight
+from solo_semppl.data.folder_check import robust_run_datasets
 
 
 def train_loader_for(cfg: DictConfig, split, dataset):
@@ -66,6 +71,7 @@ def build_data(cfg: DictConfig, split):
             data_fraction=cfg.data.fraction, dali_device=cfg.dali.device,
             encode_indexes_into_labels=cfg.dali.encode_indexes_into_labels,
         )
+        robust_run_datasets(cfg.data, val=val_loader and val_loader.dataset)
         datamodule.val_dataloader = lambda: val_loader
         return datamodule, None
     pipelines = [NCropAugmentation(build_transform_pipeline(cfg.data.dataset, aug), aug.num_crops) for aug in cfg.augmentations]
@@ -73,6 +79,7 @@ def build_data(cfg: DictConfig, split):
         cfg.data.dataset, FullTransformPipeline(pipelines), train_data_path=cfg.data.train_path,
         data_format=cfg.data.format, no_labels=cfg.data.no_labels, data_fraction=cfg.data.fraction,
     )
+    robust_run_datasets(cfg.data, dataset, val_loader and val_loader.dataset)
     return train_loader_for(cfg, split, dataset), val_loader
 
 
@@ -91,7 +98,7 @@ def run(cfg: DictConfig):
 
     from solo_semppl import register
     from solo_semppl.data.semi_config import resolve_split
-    from solo_semppl.methods.callbacks import SplitWriter
+    from solo_semppl.methods.callbacks import RunFilesWriter
 
     register()
     OmegaConf.set_struct(cfg, False)
@@ -99,6 +106,7 @@ def run(cfg: DictConfig):
     cfg = parse_cfg(cfg)
     if cfg.method not in METHODS:
         raise ValueError(f"method = {cfg.method!r}: expected one of {sorted(METHODS)}")
+    bad_images = preflight(cfg)
     split = resolve_split(cfg)
     seed_everything(cfg.seed)
     model = METHODS[cfg.method](cfg)
@@ -126,7 +134,7 @@ def run(cfg: DictConfig):
         logger = CSVLogger(save_dir=logdir, name="", version=run_id or f"csv-{Checkpointer.random_string()}")
     if cfg.checkpoint.enabled:
         checkpointer = Checkpointer(cfg, logdir=logdir, frequency=cfg.checkpoint.frequency, keep_prev=cfg.checkpoint.keep_prev)
-        callbacks += [checkpointer] + ([SplitWriter(checkpointer, split)] if split is not None else [])
+        callbacks += [checkpointer, RunFilesWriter(checkpointer, split, bad_images)]
 
     trainer_kwargs = OmegaConf.to_container(cfg)
     valid = inspect.signature(Trainer.__init__).parameters

@@ -14,15 +14,22 @@ Config group ``semi_supervised`` (validated; exactly one of fraction / per_class
 
 The split is built from the training set that solo-learn's ``prepare_datasets`` reads (same
 index order); relic/semppl keep it as the ``labelled_mask`` buffer, so it is in every checkpoint.
+Images left out by ``data.bad_images=skip`` (``data.skipped_images``, see ``folder_check``) are
+never drawn; split files index (or name) the folder as listed, left-out images included, and
+their labelled entries that were left out are dropped with a warning. The split is then
+renumbered to the dataset without them.
 Framework-free (torchvision + omegaconf): evaluation uses it without solo-learn.
 """
 import logging
 import os
+import warnings
 from typing import List, Optional, Tuple
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from solo_semppl.data.split import LabelledSplit, build_split, validate_split
+from solo_semppl.data.folder_check import skipped_images
+from solo_semppl.data.split import LabelledSplit, build_split, keep_only, validate_split
 from solo_semppl.options import Option, apply_options, choice, positive_int
 
 log = logging.getLogger(__name__)
@@ -43,7 +50,8 @@ SPLIT_KEYS = ("fraction", "per_class", "file")
 
 
 def dataset_targets_and_paths(data: DictConfig) -> Tuple[List[int], Optional[List[str]]]:
-    """Targets (and file paths, for image folders) of the training set, in solo-learn's order.
+    """Targets (and file paths, for image folders) of the training set, in solo-learn's order,
+    left-out images included (see ``kept_samples``).
 
     Unlabelled STL-10 images have target -1. HDF5 and label-free custom folders cannot carry a
     split and raise ValueError.
@@ -70,6 +78,15 @@ def dataset_targets_and_paths(data: DictConfig) -> Tuple[List[int], Optional[Lis
     return list(ds.targets), [path for path, _ in ds.samples]
 
 
+def kept_samples(data: DictConfig, paths: Optional[List[str]], num_samples: int) -> np.ndarray:
+    """[num_samples] bool: False for the images recorded in ``data.skipped_images.train``."""
+    skipped = set(skipped_images(data, "train"))
+    if paths is None or not skipped:
+        return np.ones(num_samples, dtype=bool)
+    root = os.path.expanduser(data.train_path)  # as torchvision does
+    return np.array([os.path.relpath(p, root) not in skipped for p in paths], dtype=bool)
+
+
 def resolve_split(cfg: DictConfig) -> Optional[LabelledSplit]:
     """Validates ``cfg.semi_supervised``, builds the split and records it in the config.
 
@@ -80,9 +97,14 @@ def resolve_split(cfg: DictConfig) -> Optional[LabelledSplit]:
     if all(semi[k] is None for k in SPLIT_KEYS):
         return None
     targets, paths = dataset_targets_and_paths(cfg.data)
-    split = build_split(OmegaConf.to_container(semi), targets, paths)
+    keep = kept_samples(cfg.data, paths, len(targets))
+    split = build_split(OmegaConf.to_container(semi), np.where(keep, targets, -1), paths)
+    split, dropped = keep_only(split, keep)
+    if dropped:
+        warnings.warn(f"split ({split.source}): {dropped} labelled images were left out as unreadable (data.bad_images=skip)")
+    targets = np.asarray(targets)[keep]
     for warning in validate_split(split, targets, cfg.data.num_classes):
-        log.warning(warning)
+        warnings.warn(warning)  # not log.warning: the configs switch hydra's logging off
     digest = split.sha256()
     if semi.sha256 is not None and semi.sha256 != digest:
         raise ValueError(

@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -52,6 +52,18 @@ def make_split(indices: Sequence[int], num_samples: int, source: str) -> "Labell
     if unique.size != array.size:
         raise ValueError(f"{source}: {array.size - unique.size} duplicated indices")
     return LabelledSplit(unique, num_samples, source)
+
+
+def keep_only(split: LabelledSplit, keep: np.ndarray) -> Tuple[LabelledSplit, int]:
+    """The split over the samples where ``keep`` ([num_samples] bool) is True, renumbered in
+    order (what a dataset that leaves the other samples out indexes), and how many labelled
+    samples were left out."""
+    keep = np.asarray(keep, dtype=bool)
+    if keep.size != split.num_samples:
+        raise ValueError(f"split ({split.source}) is for {split.num_samples} images, the mask for {keep.size}")
+    position = np.cumsum(keep) - 1
+    kept = split.labelled[keep[split.labelled]]
+    return LabelledSplit(position[kept], int(keep.sum()), split.source), int(split.labelled.size - kept.size)
 
 
 def read_lines(path) -> List[str]:

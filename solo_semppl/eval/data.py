@@ -1,11 +1,15 @@
 """Evaluation data of a run: the labelled training images (split), a held-out part of them for
-hyperparameter choice, and the validation set, with the run's crop size and normalisation."""
+hyperparameter choice, and the validation set, with the run's crop size and normalisation.
+Image folders use the robust loader and leave out the images the run left out
+(``data.skipped_images`` of its args.json), so split indices match the pretraining dataset."""
 from typing import List, Tuple
 
 import numpy as np
 import torch
 from omegaconf import OmegaConf
 from torchvision import datasets, transforms
+
+from solo_semppl.data.folder_check import image_folder, skipped_images
 
 CIFAR_MEAN_STD = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
@@ -37,7 +41,7 @@ def dataset(args, train: bool, transform):
         return cls(path, train=train, download=False, transform=transform)
     if name == "stl10":
         return datasets.STL10(path, split="train" if train else "test", download=False, transform=transform)
-    return datasets.ImageFolder(path, transform=transform)
+    return image_folder(path, transform, skipped_images(args.data, "train" if train else "val"))
 
 
 def targets_of(ds) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Dict, List
 import torch
 from torchvision.datasets import ImageFolder
 
+from solo_semppl.data.folder_check import robust
 from solo_semppl.eval import classifier, data
 
 VARIANTS = ("imagenet-v2", "imagenet-sketch", "imagenet-r", "imagenet-a", "imagenet-c")
@@ -48,7 +49,7 @@ def training_indices(folder_classes: List[str], train_classes: List[str], source
 
 
 def evaluate_folder(model, folder: Path, train_classes, transform, device) -> Dict[str, float]:
-    ds = ImageFolder(folder, transform=transform)
+    ds = robust(ImageFolder(folder, transform=transform))
     indices = training_indices(ds.classes, train_classes, folder)
     # the targets are folder positions; the restricted logits are in the same order
     net = Restricted(model, indices)
