@@ -79,6 +79,21 @@ def test_batches_carry_imagefolder_indices_labels_and_the_split_mask(folder):
     assert labelled.sum() == len(split.labelled) and set(indexes[labelled].tolist()) == set(split.labelled.tolist())
 
 
+def test_with_the_random_parts_off_dali_crops_equal_torchvision_crops(tmp_path):
+    """Same config through both paths: normalisation, channel order, layout and flip agree."""
+    from solo.data.pretrain_dataloader import build_transform_pipeline
+    from solo_fixtures import make_image_folder
+    from torchvision.datasets import ImageFolder
+
+    train = make_image_folder(tmp_path, size=16)
+    cfg = no_random_augmentations(parsed_cfg(train))
+    for aug in cfg.augmentations:
+        aug.horizontal_flip.prob = 1.0
+    index, crops, _ = module_batches(cfg)[0]
+    reference = ImageFolder(str(train), transform=build_transform_pipeline(cfg.data.dataset, cfg.augmentations[0]))
+    for row, i in enumerate(index.tolist()):
+        torch.testing.assert_close(crops[0][row], reference[i][0], atol=0.02, rtol=0)
+
 def test_without_index_encoding_indexes_are_placeholders(folder):
     cfg = parsed_cfg(folder, ["semi_supervised.fraction=null", "dali.encode_indexes_into_labels=false"])
     assert all(b[0].tolist() == list(range(8)) for b in module_batches(cfg))
