@@ -15,7 +15,7 @@ solo-learn's reader carries the file position instead of the label and decodes t
 lookup table, so ``indexes`` are ImageFolder indices and the relic/semppl labelled mask applies.
 
 Config keys read (``from_cfg``): data.dataset, data.train_path, data.num_large_crops,
-data.num_small_crops, data.num_workers (DALI threads), data.no_labels, data.fraction,
+data.num_small_crops, data.num_workers (DALI threads, at least 1), data.no_labels, data.fraction,
 optimizer.batch_size, dali.device, dali.encode_indexes_into_labels, augmentations, seed.
 
 Augmentations come from the same ``augmentations`` configs as the torchvision path, through
