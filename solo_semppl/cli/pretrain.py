@@ -60,17 +60,9 @@ def build_data(cfg: DictConfig, split):
             batch_size=cfg.optimizer.batch_size, num_workers=cfg.data.num_workers,
         )
     if cfg.data.format == "dali":
-        from solo.data.dali_dataloader import PretrainDALIDataModule, build_transform_pipeline_dali
+        from solo_semppl.data.dali_module import SemiDALIDataModule
 
-        pipelines = [NCropAugmentation(build_transform_pipeline_dali(cfg.data.dataset, aug, dali_device=cfg.dali.device), aug.num_crops) for aug in cfg.augmentations]
-        datamodule = PretrainDALIDataModule(
-            dataset=cfg.data.dataset, train_data_path=cfg.data.train_path,
-            transforms=FullTransformPipeline(pipelines), num_large_crops=cfg.data.num_large_crops,
-            num_small_crops=cfg.data.num_small_crops, num_workers=cfg.data.num_workers,
-            batch_size=cfg.optimizer.batch_size, no_labels=cfg.data.no_labels,
-            data_fraction=cfg.data.fraction, dali_device=cfg.dali.device,
-            encode_indexes_into_labels=cfg.dali.encode_indexes_into_labels,
-        )
+        datamodule = SemiDALIDataModule.from_cfg(cfg)
         robust_run_datasets(cfg.data, val=val_loader and val_loader.dataset)
         datamodule.val_dataloader = lambda: val_loader
         return datamodule, None
@@ -97,11 +89,13 @@ def run(cfg: DictConfig):
     from solo.utils.misc import make_contiguous, omegaconf_select
 
     from solo_semppl import register
+    from solo_semppl.data.dali_config import check_dali_config
     from solo_semppl.data.semi_config import resolve_split
     from solo_semppl.methods.callbacks import RunFilesWriter
 
     register()
     OmegaConf.set_struct(cfg, False)
+    check_dali_config(cfg)
     devices = normalise_devices(cfg)
     cfg = parse_cfg(cfg)
     if cfg.method not in METHODS:
