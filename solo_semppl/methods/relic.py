@@ -68,7 +68,8 @@ class ReLIC(BaseMomentumMethod):
             on the online projections / predictions), for SemPPL's base-loss ablation.
         max_nonfinite_steps (int, 10): a NaN/inf loss skips the step (no optimiser, EMA or queue
             update; all DDP ranks together); this many in a row stop training with
-            ``NonFiniteLossError`` (see ``solo_semppl.methods.nonfinite``).
+            ``NonFiniteLossError`` (see ``solo_semppl.methods.nonfinite``). The step's batch-norm
+            running statistics are rolled back too.
     Other groups: ``momentum`` (solo-learn's tau schedule; SPEC 0.996 -> 1) and
     ``semi_supervised`` (the labelled split; see ``solo_semppl.data.semi_config``). With a split,
     the labels of unlabelled images are replaced by -1 before solo-learn's base step, so the
@@ -198,6 +199,7 @@ class ReLIC(BaseMomentumMethod):
     def training_step(self, batch: Sequence[Any], batch_idx: int) -> torch.Tensor:
         indexes, X, targets = batch
         visible = self.visible_targets(indexes, targets)
+        norm_stats = [(b, b.clone()) for b in self.norm_statistics()]
         out = super().training_step([indexes, X, visible], batch_idx)
         online = gather_views(torch.stack(out["p"]), with_grad=True)
         target = gather_views(torch.stack(out["momentum_z"]), with_grad=False)
@@ -214,11 +216,20 @@ class ReLIC(BaseMomentumMethod):
         loss = ssl_loss + out["loss"]
         skip = self.nonfinite.skip(self.finite_on_all_ranks(loss))
         self.log("train_nonfinite_steps", float(self.nonfinite.total))
-        if skip:
-            return None  # Lightning skips backward; without gradients the optimiser changes nothing
+        if skip:  # undo the forward's batch-norm statistics; without a loss Lightning skips backward,
+            for buffer, saved in norm_stats:  # and without gradients the optimiser changes nothing
+                buffer.copy_(saved)
+            return None
         self.log_dict(metrics, on_epoch=True, sync_dist=True)
         self.after_loss(step)
         return loss
+
+    def norm_statistics(self) -> List[torch.Tensor]:
+        """Running statistics of the batch-norm layers (a training forward updates them)."""
+        return [
+            buffer for m in self.modules() if isinstance(m, nn.modules.batchnorm._NormBase)
+            for buffer in (m.running_mean, m.running_var, m.num_batches_tracked) if buffer is not None
+        ]
 
     def finite_on_all_ranks(self, loss: torch.Tensor) -> bool:
         """True when the loss is finite on every DDP rank, so that all ranks skip a step together."""
