@@ -121,3 +121,27 @@ def test_max_nonfinite_steps_is_validated_before_training(folder):
 
     with pytest.raises(ValueError, match=r"method_kwargs\.max_nonfinite_steps = 0: expected an integer >= 1"):
         build("semppl", folder, ["++method_kwargs.max_nonfinite_steps=0"])
+
+
+def agreement_worker(rank, port, out):
+    import os
+
+    import torch.distributed as dist
+
+    from solo_semppl.methods.nonfinite import finite_on_all_ranks
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    own = torch.tensor(float("nan") if rank == 1 else 1.0)
+    torch.save([finite_on_all_ranks(own), finite_on_all_ranks(torch.tensor(1.0))], f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+def test_ranks_agree_to_skip_when_one_rank_has_a_nan_loss(tmp_path):
+    import os
+
+    import torch.multiprocessing as mp
+
+    port = 29700 + os.getpid() % 200
+    mp.spawn(agreement_worker, args=(port, str(tmp_path / "rank")), nprocs=2, join=True)
+    assert [torch.load(tmp_path / f"rank.{r}") for r in (0, 1)] == [[False, True], [False, True]]

@@ -139,14 +139,16 @@ class RandomItems(torch.utils.data.Dataset):
         return index, torch.rand(()).item(), random.random(), float(np.random.rand())
 
 
-def test_seeded_samples_depend_on_seed_epoch_and_index_only_and_leave_the_global_rng_alone():
+def test_seeded_samples_depend_on_seed_epoch_and_index_only_and_leave_the_torch_and_python_rng_alone():
     data = SeededSamples(RandomItems(), seed=1)
     torch.manual_seed(0)
+    random.seed(0)
     first = [data[(2, i)] for i in range(10)]
-    expected_next = torch.rand(())
+    expected_next = torch.rand(()), random.random()
     torch.manual_seed(0)
+    random.seed(0)
     assert [data[(2, i)] for i in reversed(range(10))] == first[::-1]
-    assert torch.equal(torch.rand(()), expected_next)
+    assert (torch.rand(()), random.random()) == expected_next
     assert data[(3, 4)] != first[4] and SeededSamples(RandomItems(), seed=2)[(2, 4)] != first[4]
     assert len({item[1] for item in first}) == 10
 

@@ -6,6 +6,18 @@ Config key (validated with the other ``method_kwargs`` of relic / semppl):
 """
 from typing import Dict
 
+import torch
+import torch.distributed as dist
+
+
+def finite_on_all_ranks(loss: torch.Tensor) -> bool:
+    """True when ``loss`` is finite on every torch.distributed rank (on its own without a process
+    group), so that all ranks skip a step together. One host sync a step."""
+    bad = (~torch.isfinite(loss.detach())).any().float().reshape(1)
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+    return not bool(bad)
+
 
 class NonFiniteLossError(RuntimeError):
     """Training stopped after ``method_kwargs.max_nonfinite_steps`` consecutive NaN/inf losses."""
@@ -18,7 +30,7 @@ class NonFiniteGuard:
 
     Example:
         >>> guard = NonFiniteGuard(max_consecutive=10)
-        >>> if guard.skip(bool(torch.isfinite(loss))):
+        >>> if guard.skip(finite_on_all_ranks(loss)):
         ...     return None
     """
 

@@ -12,7 +12,7 @@ from solo.utils.momentum import initialize_momentum_params
 
 from solo_semppl.losses import relic_loss, sample_negatives
 from solo_semppl.data.semi_config import resolve_split
-from solo_semppl.methods.nonfinite import NonFiniteGuard
+from solo_semppl.methods.nonfinite import NonFiniteGuard, finite_on_all_ranks
 from solo_semppl.options import apply_options, choice, non_negative, positive_int
 
 
@@ -214,7 +214,7 @@ class ReLIC(BaseMomentumMethod):
         metrics = {f"train_{name}": value for name, (value, _) in terms.items()}
         metrics["train_ssl_loss"] = ssl_loss
         loss = ssl_loss + out["loss"]
-        skip = self.nonfinite.skip(self.finite_on_all_ranks(loss))
+        skip = self.nonfinite.skip(finite_on_all_ranks(loss))
         self.log("train_nonfinite_steps", float(self.nonfinite.total))
         if skip:  # undo the forward's batch-norm statistics; without a loss Lightning skips backward,
             for buffer, saved in norm_stats:  # and without gradients the optimiser changes nothing
@@ -230,11 +230,6 @@ class ReLIC(BaseMomentumMethod):
             buffer for m in self.modules() if isinstance(m, nn.modules.batchnorm._NormBase)
             for buffer in (m.running_mean, m.running_var, m.num_batches_tracked) if buffer is not None
         ]
-
-    def finite_on_all_ranks(self, loss: torch.Tensor) -> bool:
-        """True when the loss is finite on every DDP rank, so that all ranks skip a step together."""
-        bad = (~torch.isfinite(loss.detach())).float()
-        return not bool(self.all_gather(bad).any())
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         if not outputs:  # a skipped non-finite step (training_step returned None): no EMA update
