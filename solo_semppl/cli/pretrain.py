@@ -6,8 +6,9 @@ Differences from upstream: any number of large and small crops; ``devices`` may 
 a list or a string on any accelerator; the optional labelled-share sampler
 (``semi_supervised.labelled_per_batch``); exact mid-epoch resume (``checkpoint.every_n_steps``
 writes ``last-step.ckpt``; auto-resume and ``resume_from_checkpoint`` take the newest checkpoint,
-see ``solo_semppl.methods.resume``); atomic checkpoint files; CSV logging (``csv.enabled``, default true when wandb
-is off) into the checkpoint folder, beside ``args.json``, the checkpoints and ``split.json``.
+see ``solo_semppl.methods.resume``); atomic checkpoint files; CSV logging (``csv.enabled``,
+default true when wandb is off) into the checkpoint folder, beside ``args.json``, the
+checkpoints and ``split.json``, appended to on resume.
 
     solo-semppl pretrain --config-name digits/semppl [key=value ...]
     solo-semppl pretrain --config-path my/configs --config-name semppl.yaml
