@@ -68,7 +68,7 @@ def main() -> None:
     print(f"{args.config}: {args.images} images x {args.rounds} rounds, median per sample")
     print(f"  unseeded (solo-learn dataset) {p * 1e3:8.3f} ms")
     print(f"  SeededSamples                 {s * 1e3:8.3f} ms")
-    print(f"  seeded / unseeded = {s / p:.3f}   (+{(s - p) * 1e6:.0f} us a sample)")
+    print(f"  seeded / unseeded = {s / p:.3f}   ({(s - p) * 1e6:+.0f} us a sample)")
 
 
 if __name__ == "__main__":
