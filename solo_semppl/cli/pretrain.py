@@ -4,11 +4,14 @@ A hydra app in solo-learn's config layout, written from solo-learn's importable 
 ``main_pretrain.py`` is not installed with the package and rejects more than 2 large crops).
 Differences from upstream: any number of large and small crops; ``devices`` may be an int,
 a list or a string on any accelerator; the optional labelled-share sampler
-(``semi_supervised.labelled_per_batch``); CSV logging (``csv.enabled``, default true when wandb
-is off) into the checkpoint folder, beside ``args.json``, the checkpoints and ``split.json``;
-a pre-flight check (``solo_semppl.cli.preflight``) of the image folders and the resume path
-before anything is built, and a loader that reads any image mode (``data.bad_images``,
-``data.scan_images``; ``bad_images.txt`` lists what was left out).
+(``semi_supervised.labelled_per_batch``); exact mid-epoch resume (``checkpoint.every_n_steps``
+writes ``last-step.ckpt``; auto-resume and ``resume_from_checkpoint`` take the newest checkpoint,
+see ``solo_semppl.methods.resume``); atomic checkpoint files; CSV logging (``csv.enabled``,
+default true when wandb is off) into the checkpoint folder, beside ``args.json``, the
+checkpoints and ``split.json``, appended to on resume; a pre-flight check
+(``solo_semppl.cli.preflight``) of the image folders and the resume path before anything is
+built, and a loader that reads any image mode (``data.bad_images``, ``data.scan_images``;
+``bad_images.txt`` lists what was left out).
 
     solo-semppl pretrain --config-name digits/semppl [key=value ...]
     solo-semppl pretrain --config-path my/configs --config-name semppl.yaml
@@ -28,20 +31,19 @@ from solo_semppl.data.folder_check import robust_run_datasets
 
 
 def train_loader_for(cfg: DictConfig, split, dataset):
-    """solo-learn's loader, or the labelled-share batch sampler when asked for."""
-    from solo.data.pretrain_dataloader import prepare_dataloader
+    """The training loader: batches a pure function of (seed, epoch), so a run resumes mid-epoch
+    exactly, crops seeded by (seed, epoch, index); the labelled-share sampler when asked for."""
     from torch.utils.data import DataLoader
 
-    from solo_semppl.data.sampler import LabelledShareBatchSampler
+    from solo_semppl.data.sampler import LabelledShareBatchSampler, ShuffledBatchSampler
+    from solo_semppl.data.seeded import SeededSamples
 
     per_batch = OmegaConf.select(cfg, "semi_supervised.labelled_per_batch", default=0)
-    if not per_batch:
-        return prepare_dataloader(dataset, batch_size=cfg.optimizer.batch_size, num_workers=cfg.data.num_workers)
-    sampler = LabelledShareBatchSampler(
-        split.mask(), cfg.optimizer.batch_size, per_batch, seed=cfg.seed,
-        num_replicas=int(os.environ.get("WORLD_SIZE", 1)), rank=int(os.environ.get("RANK", 0)),
-    )
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers, pin_memory=True)
+    if per_batch:
+        sampler = LabelledShareBatchSampler(split.mask(), cfg.optimizer.batch_size, per_batch, seed=cfg.seed, tag_epoch=True)
+    else:
+        sampler = ShuffledBatchSampler(len(dataset), cfg.optimizer.batch_size, seed=cfg.seed, tag_epoch=True)
+    return DataLoader(SeededSamples(dataset, cfg.seed), batch_sampler=sampler, num_workers=cfg.data.num_workers, pin_memory=True)
 
 
 def build_data(cfg: DictConfig, split):
@@ -92,6 +94,9 @@ def run(cfg: DictConfig):
     from solo_semppl.data.dali_config import check_dali_config
     from solo_semppl.data.semi_config import resolve_split
     from solo_semppl.methods.callbacks import RunFilesWriter
+    from solo_semppl.methods.resume import (
+        AtomicCheckpointIO, ResumeState, StepCheckpointer, continue_csv, newest_checkpoint,
+    )
 
     register()
     OmegaConf.set_struct(cfg, False)
@@ -114,30 +119,34 @@ def run(cfg: DictConfig):
     if cfg.auto_resume.enabled and cfg.resume_from_checkpoint is None:
         ckpt_path, run_id = AutoResumer(checkpoint_dir=logdir, max_hours=cfg.auto_resume.max_hours).find_checkpoint(cfg)
         if ckpt_path is not None:
+            ckpt_path = newest_checkpoint(os.path.dirname(ckpt_path))
             print(f"Resuming from previous checkpoint that matches specifications: '{ckpt_path}'")
     elif cfg.resume_from_checkpoint is not None:
-        ckpt_path = cfg.resume_from_checkpoint
+        ckpt_path = newest_checkpoint(cfg.resume_from_checkpoint)
         del cfg.resume_from_checkpoint
 
-    callbacks, logger = [], None
+    callbacks, logger = [ResumeState(getattr(train_data, "batch_sampler", None))], None
     if cfg.wandb.enabled:
         logger = WandbLogger(name=cfg.name, project=cfg.wandb.project, entity=cfg.wandb.entity,
                              offline=cfg.wandb.offline, resume="allow" if run_id else None, id=run_id)
         logger.log_hyperparams(OmegaConf.to_container(cfg))
     elif omegaconf_select(cfg, "csv.enabled", True):
         logger = CSVLogger(save_dir=logdir, name="", version=run_id or f"csv-{Checkpointer.random_string()}")
+        continue_csv(logger)
     if cfg.checkpoint.enabled:
         checkpointer = Checkpointer(cfg, logdir=logdir, frequency=cfg.checkpoint.frequency, keep_prev=cfg.checkpoint.keep_prev)
         callbacks += [checkpointer, RunFilesWriter(checkpointer, split, bad_images)]
+        callbacks.append(StepCheckpointer(checkpointer, OmegaConf.select(cfg, "checkpoint.every_n_steps", default=0)))
 
     trainer_kwargs = OmegaConf.to_container(cfg)
     valid = inspect.signature(Trainer.__init__).parameters
     trainer_kwargs = {k: v for k, v in trainer_kwargs.items() if k in valid}
     trainer_kwargs.update({
         "devices": devices, "logger": logger or False, "callbacks": callbacks, "enable_checkpointing": False,
+        "plugins": [AtomicCheckpointIO()],
         "strategy": DDPStrategy(find_unused_parameters=False) if cfg.strategy == "ddp" else (cfg.strategy or "auto"),
     })
-    if OmegaConf.select(cfg, "semi_supervised.labelled_per_batch", default=0):
+    if cfg.data.format != "dali":  # our batch sampler slices the ranks itself
         trainer_kwargs["use_distributed_sampler"] = False
     trainer = Trainer(**trainer_kwargs)
     if cfg.data.format == "dali":

@@ -12,6 +12,7 @@ from solo.utils.momentum import initialize_momentum_params
 
 from solo_semppl.losses import relic_loss, sample_negatives
 from solo_semppl.data.semi_config import resolve_split
+from solo_semppl.methods.nonfinite import NonFiniteGuard, finite_on_all_ranks
 from solo_semppl.options import apply_options, choice, non_negative, positive_int
 
 
@@ -65,11 +66,15 @@ class ReLIC(BaseMomentumMethod):
         kl_form (str, "k1"): invariance reading, "k1" (within the pair) or "k2" (across pairs).
         base_loss (str, "relic"): "relic", or "simclr" / "byol" (solo-learn's own loss functions
             on the online projections / predictions), for SemPPL's base-loss ablation.
+        max_nonfinite_steps (int, 10): a NaN/inf loss skips the step (no optimiser, EMA or queue
+            update; all DDP ranks together); this many in a row stop training with
+            ``NonFiniteLossError`` (see ``solo_semppl.methods.nonfinite``). The step's batch-norm
+            running statistics are rolled back too.
     Other groups: ``momentum`` (solo-learn's tau schedule; SPEC 0.996 -> 1) and
     ``semi_supervised`` (the labelled split; see ``solo_semppl.data.semi_config``). With a split,
     the labels of unlabelled images are replaced by -1 before solo-learn's base step, so the
     online linear probe and online kNN learn from labelled images only.
-    Logged: train_<term> for each loss term, train_ssl_loss.
+    Logged: train_<term> for each loss term, train_ssl_loss, train_nonfinite_steps (skipped so far).
     """
 
     OPTIONS = {
@@ -82,6 +87,7 @@ class ReLIC(BaseMomentumMethod):
         "invariance_weight": non_negative(5.0),
         "kl_form": choice("k1", "k1", "k2"),
         "base_loss": choice("relic", "relic", "simclr", "byol"),
+        "max_nonfinite_steps": positive_int(10),
     }
 
     def __init__(self, cfg: omegaconf.DictConfig):
@@ -94,6 +100,7 @@ class ReLIC(BaseMomentumMethod):
         split = resolve_split(cfg)
         self.register_buffer("labelled_mask", None if split is None else split.mask())
         self.seed = int(omegaconf.OmegaConf.select(cfg, "seed", default=5))
+        self.nonfinite = NonFiniteGuard(kw.max_nonfinite_steps)
 
     @classmethod
     def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
@@ -192,6 +199,7 @@ class ReLIC(BaseMomentumMethod):
     def training_step(self, batch: Sequence[Any], batch_idx: int) -> torch.Tensor:
         indexes, X, targets = batch
         visible = self.visible_targets(indexes, targets)
+        norm_stats = [(b, b.clone()) for b in self.norm_statistics()]
         out = super().training_step([indexes, X, visible], batch_idx)
         online = gather_views(torch.stack(out["p"]), with_grad=True)
         target = gather_views(torch.stack(out["momentum_z"]), with_grad=False)
@@ -205,9 +213,36 @@ class ReLIC(BaseMomentumMethod):
         ssl_loss = sum(weight * value for value, weight in terms.values())
         metrics = {f"train_{name}": value for name, (value, _) in terms.items()}
         metrics["train_ssl_loss"] = ssl_loss
+        loss = ssl_loss + out["loss"]
+        skip = self.nonfinite.skip(finite_on_all_ranks(loss))
+        self.log("train_nonfinite_steps", float(self.nonfinite.total))
+        if skip:  # undo the forward's batch-norm statistics; without a loss Lightning skips backward,
+            for buffer, saved in norm_stats:  # and without gradients the optimiser changes nothing
+                buffer.copy_(saved)
+            return None
         self.log_dict(metrics, on_epoch=True, sync_dist=True)
         self.after_loss(step)
-        return ssl_loss + out["loss"]
+        return loss
+
+    def norm_statistics(self) -> List[torch.Tensor]:
+        """Running statistics of the batch-norm layers (a training forward updates them)."""
+        return [
+            buffer for m in self.modules() if isinstance(m, nn.modules.batchnorm._NormBase)
+            for buffer in (m.running_mean, m.running_var, m.num_batches_tracked) if buffer is not None
+        ]
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        if not outputs:  # a skipped non-finite step (training_step returned None): no EMA update
+            self.last_step = self.trainer.global_step
+            return
+        super().on_train_batch_end(outputs, batch, batch_idx)
+
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        checkpoint["nonfinite_steps"] = self.nonfinite.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        if "nonfinite_steps" in checkpoint:
+            self.nonfinite.load_state_dict(checkpoint["nonfinite_steps"])
 
     def after_loss(self, step: Dict[str, torch.Tensor]) -> None:
         """Hook run after the loss of a training step (SemPPL enqueues the labelled targets)."""

@@ -1,0 +1,62 @@
+"""Skip steps whose loss is NaN or inf; stop after too many in a row. Framework-free.
+
+Config key (validated with the other ``method_kwargs`` of relic / semppl):
+    method_kwargs.max_nonfinite_steps (int >= 1, 10): consecutive non-finite steps that stop
+        training with ``NonFiniteLossError``; 1 stops at the first one.
+"""
+from typing import Dict
+
+import torch
+import torch.distributed as dist
+
+
+def finite_on_all_ranks(loss: torch.Tensor) -> bool:
+    """True when ``loss`` is finite on every torch.distributed rank (on its own without a process
+    group), so that all ranks skip a step together. One host sync a step."""
+    bad = (~torch.isfinite(loss.detach())).any().float().reshape(1)
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+    return not bool(bad)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training stopped after ``method_kwargs.max_nonfinite_steps`` consecutive NaN/inf losses."""
+
+
+class NonFiniteGuard:
+    """Counts non-finite steps: ``skip(finite)`` returns True when the step must be skipped (no
+    optimiser update, no EMA update, no queue write) and raises ``NonFiniteLossError`` on the
+    ``max_consecutive``-th bad step in a row. A finite step resets the run of bad steps.
+
+    Example:
+        >>> guard = NonFiniteGuard(max_consecutive=10)
+        >>> if guard.skip(finite_on_all_ranks(loss)):
+        ...     return None
+    """
+
+    def __init__(self, max_consecutive: int):
+        if isinstance(max_consecutive, bool) or not isinstance(max_consecutive, int) or max_consecutive < 1:
+            raise ValueError(f"method_kwargs.max_nonfinite_steps = {max_consecutive!r}: expected an integer >= 1")
+        self.max_consecutive, self.consecutive, self.total = max_consecutive, 0, 0
+
+    def skip(self, finite: bool) -> bool:
+        if finite:
+            self.consecutive = 0
+            return False
+        self.consecutive += 1
+        self.total += 1
+        if self.consecutive >= self.max_consecutive:
+            raise NonFiniteLossError(
+                f"the training loss was NaN or inf for {self.consecutive} consecutive steps "
+                f"(method_kwargs.max_nonfinite_steps = {self.max_consecutive}); check: the learning rate "
+                "(optimizer.lr, warmup: lower it), the temperature (method_kwargs.temperature: too small "
+                "overflows the softmax), the precision (precision: 16-mixed can overflow, try 32 or bf16-mixed) "
+                "and the input images (corrupt, constant or wrongly normalised images in data.train_path)"
+            )
+        return True
+
+    def state_dict(self) -> Dict[str, int]:
+        return {"consecutive": self.consecutive, "total": self.total}
+
+    def load_state_dict(self, state: Dict[str, int]) -> None:
+        self.consecutive, self.total = int(state["consecutive"]), int(state["total"])
