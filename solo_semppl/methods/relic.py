@@ -10,8 +10,9 @@ from solo.methods.base import BaseMomentumMethod
 from solo.utils.misc import concat_all_gather_no_grad, gather
 from solo.utils.momentum import initialize_momentum_params
 
-from solo_semppl.losses import relic_loss, sample_negatives
 from solo_semppl.data.semi_config import resolve_split
+from solo_semppl.lars import LARS
+from solo_semppl.losses import relic_loss, sample_negatives
 from solo_semppl.options import apply_options, choice, non_negative, positive_int
 
 
@@ -70,7 +71,11 @@ class ReLIC(BaseMomentumMethod):
     the labels of unlabelled images are replaced by -1 before solo-learn's base step, so the
     online linear probe and online kNN learn from labelled images only.
     Logged: train_<term> for each loss term, train_ssl_loss.
+    ``optimizer.name: lars`` is ``solo_semppl.lars.LARS``: solo-learn's LARS without its host
+    syncs (same math, same kwargs), so a step is one XLA graph.
     """
+
+    _OPTIMIZERS = {**BaseMomentumMethod._OPTIMIZERS, "lars": LARS}
 
     OPTIONS = {
         "proj_hidden_dim": positive_int(4096),
@@ -205,7 +210,9 @@ class ReLIC(BaseMomentumMethod):
         ssl_loss = sum(weight * value for value, weight in terms.values())
         metrics = {f"train_{name}": value for name, (value, _) in terms.items()}
         metrics["train_ssl_loss"] = ssl_loss
-        self.log_dict(metrics, on_epoch=True, sync_dist=True)
+        # relic terms come from the gathered global batch, equal on every rank: no sync_dist (on
+        # XLA a per-step host rendezvous per metric); solo-learn's simclr/byol losses are per rank
+        self.log_dict(metrics, on_epoch=True, sync_dist=self.cfg.method_kwargs.base_loss != "relic")
         self.after_loss(step)
         return ssl_loss + out["loss"]
 
