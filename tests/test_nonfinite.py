@@ -30,10 +30,14 @@ def test_guard_raises_on_the_nth_consecutive_bad_step_naming_the_key_and_what_to
         assert hint in str(err.value)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
-def test_guard_rejects_a_limit_below_one(bad):
+@pytest.mark.parametrize("bad", [-1, 2.5, True])
+def test_guard_rejects_a_limit_below_zero(bad):
     with pytest.raises(ValueError, match="method_kwargs.max_nonfinite_steps"):
         NonFiniteGuard(bad)
+
+
+def test_zero_turns_the_guard_off():
+    assert NonFiniteGuard(1).enabled and not NonFiniteGuard(0).enabled
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +123,8 @@ def test_training_stops_after_max_nonfinite_steps_bad_steps(folder, monkeypatch,
 def test_max_nonfinite_steps_is_validated_before_training(folder):
     from test_methods import build
 
-    with pytest.raises(ValueError, match=r"method_kwargs\.max_nonfinite_steps = 0: expected an integer >= 1"):
-        build("semppl", folder, ["++method_kwargs.max_nonfinite_steps=0"])
+    with pytest.raises(ValueError, match=r"method_kwargs\.max_nonfinite_steps = -1: expected an integer >= 0"):
+        build("semppl", folder, ["++method_kwargs.max_nonfinite_steps=-1"])
 
 
 def agreement_worker(rank, port, out):

@@ -260,6 +260,17 @@ def test_sampler_is_seeded_and_zero_positives_is_empty():
     assert index.shape == (2, 0, 6)
 
 
+@pytest.mark.parametrize("size", [1, 2, 7, 8, 33])
+@pytest.mark.parametrize("right", [False, True])
+def test_bisect_matches_torch_searchsorted(size, right):
+    from solo_semppl.semantic.sampler import bisect
+
+    g = torch.Generator().manual_seed(size)
+    rows = torch.randint(0, 6, (3, size), generator=g).sort(dim=1).values  # duplicates
+    values = torch.randint(-2, 9, (3, 40), generator=g)  # before, inside and past the rows
+    assert torch.equal(bisect(rows, values, right), torch.searchsorted(rows, values, right=right))
+
+
 def test_sampler_bad_input():
     with pytest.raises(ValueError, match="num_positives"):
         sample_semantic_positives(torch.zeros(2, dtype=torch.long), torch.zeros(1, 3, dtype=torch.long),

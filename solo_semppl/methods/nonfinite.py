@@ -1,8 +1,9 @@
 """Skip steps whose loss is NaN or inf; stop after too many in a row. Framework-free.
 
 Config key (validated with the other ``method_kwargs`` of relic / semppl):
-    method_kwargs.max_nonfinite_steps (int >= 1, 10): consecutive non-finite steps that stop
-        training with ``NonFiniteLossError``; 1 stops at the first one.
+    method_kwargs.max_nonfinite_steps (int >= 0, 10): consecutive non-finite steps that stop
+        training with ``NonFiniteLossError``; 1 stops at the first one; 0 turns the guard off
+        (no check, so no host read of the loss each step: the TPU config's setting).
 """
 from typing import Dict
 
@@ -35,9 +36,10 @@ class NonFiniteGuard:
     """
 
     def __init__(self, max_consecutive: int):
-        if isinstance(max_consecutive, bool) or not isinstance(max_consecutive, int) or max_consecutive < 1:
-            raise ValueError(f"method_kwargs.max_nonfinite_steps = {max_consecutive!r}: expected an integer >= 1")
+        if isinstance(max_consecutive, bool) or not isinstance(max_consecutive, int) or max_consecutive < 0:
+            raise ValueError(f"method_kwargs.max_nonfinite_steps = {max_consecutive!r}: expected an integer >= 0")
         self.max_consecutive, self.consecutive, self.total = max_consecutive, 0, 0
+        self.enabled = max_consecutive > 0
 
     def skip(self, finite: bool) -> bool:
         if finite:

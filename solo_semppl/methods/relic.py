@@ -10,8 +10,9 @@ from solo.methods.base import BaseMomentumMethod
 from solo.utils.misc import concat_all_gather_no_grad, gather
 from solo.utils.momentum import initialize_momentum_params
 
-from solo_semppl.losses import relic_loss, sample_negatives
 from solo_semppl.data.semi_config import resolve_split
+from solo_semppl.lars import LARS
+from solo_semppl.losses import relic_loss, sample_negatives
 from solo_semppl.methods.nonfinite import NonFiniteGuard, finite_on_all_ranks
 from solo_semppl.options import apply_options, choice, non_negative, positive_int
 
@@ -69,13 +70,18 @@ class ReLIC(BaseMomentumMethod):
         max_nonfinite_steps (int, 10): a NaN/inf loss skips the step (no optimiser, EMA or queue
             update; all DDP ranks together); this many in a row stop training with
             ``NonFiniteLossError`` (see ``solo_semppl.methods.nonfinite``). The step's batch-norm
-            running statistics are rolled back too.
+            running statistics are rolled back too. 0 turns the guard off (it reads the loss on the
+            host every step, which an XLA step must not).
     Other groups: ``momentum`` (solo-learn's tau schedule; SPEC 0.996 -> 1) and
     ``semi_supervised`` (the labelled split; see ``solo_semppl.data.semi_config``). With a split,
     the labels of unlabelled images are replaced by -1 before solo-learn's base step, so the
     online linear probe and online kNN learn from labelled images only.
     Logged: train_<term> for each loss term, train_ssl_loss, train_nonfinite_steps (skipped so far).
+    ``optimizer.name: lars`` is ``solo_semppl.lars.LARS``: solo-learn's LARS without its host
+    syncs (same math, same kwargs), so a step is one XLA graph.
     """
+
+    _OPTIMIZERS = {**BaseMomentumMethod._OPTIMIZERS, "lars": LARS}
 
     OPTIONS = {
         "proj_hidden_dim": positive_int(4096),
@@ -87,7 +93,7 @@ class ReLIC(BaseMomentumMethod):
         "invariance_weight": non_negative(5.0),
         "kl_form": choice("k1", "k1", "k2"),
         "base_loss": choice("relic", "relic", "simclr", "byol"),
-        "max_nonfinite_steps": positive_int(10),
+        "max_nonfinite_steps": positive_int(10, allow_zero=True),
     }
 
     def __init__(self, cfg: omegaconf.DictConfig):
@@ -199,7 +205,7 @@ class ReLIC(BaseMomentumMethod):
     def training_step(self, batch: Sequence[Any], batch_idx: int) -> torch.Tensor:
         indexes, X, targets = batch
         visible = self.visible_targets(indexes, targets)
-        norm_stats = [(b, b.clone()) for b in self.norm_statistics()]
+        norm_stats = [(b, b.clone()) for b in self.norm_statistics()] if self.nonfinite.enabled else []
         out = super().training_step([indexes, X, visible], batch_idx)
         online = gather_views(torch.stack(out["p"]), with_grad=True)
         target = gather_views(torch.stack(out["momentum_z"]), with_grad=False)
@@ -214,13 +220,16 @@ class ReLIC(BaseMomentumMethod):
         metrics = {f"train_{name}": value for name, (value, _) in terms.items()}
         metrics["train_ssl_loss"] = ssl_loss
         loss = ssl_loss + out["loss"]
-        skip = self.nonfinite.skip(finite_on_all_ranks(loss))
-        self.log("train_nonfinite_steps", float(self.nonfinite.total))
-        if skip:  # undo the forward's batch-norm statistics; without a loss Lightning skips backward,
-            for buffer, saved in norm_stats:  # and without gradients the optimiser changes nothing
-                buffer.copy_(saved)
-            return None
-        self.log_dict(metrics, on_epoch=True, sync_dist=True)
+        if self.nonfinite.enabled:
+            skip = self.nonfinite.skip(finite_on_all_ranks(loss))
+            self.log("train_nonfinite_steps", float(self.nonfinite.total))
+            if skip:  # undo the forward's batch-norm statistics; without a loss Lightning skips backward,
+                for buffer, saved in norm_stats:  # and without gradients the optimiser changes nothing
+                    buffer.copy_(saved)
+                return None
+        # relic terms come from the gathered global batch, equal on every rank: no sync_dist (on
+        # XLA a per-step host rendezvous per metric); solo-learn's simclr/byol losses are per rank
+        self.log_dict(metrics, on_epoch=True, sync_dist=self.cfg.method_kwargs.base_loss != "relic")
         self.after_loss(step)
         return loss
 

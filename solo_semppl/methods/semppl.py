@@ -164,7 +164,7 @@ class SemPPL(ReLIC):
             "train_queue_class_coverage": queue_class_coverage(self.queue.labels, self.num_classes),
             "train_queue_fill": self.queue.valid.float().mean(),
         })
-        self.log_dict(log, on_epoch=True, sync_dist=True)
+        self.log_dict(log, on_epoch=True)  # from gathered inputs: equal on every rank, no sync_dist
 
     def after_loss(self, step: Dict[str, torch.Tensor]) -> None:
         # inputs are already gathered over ranks: every rank writes the same queue

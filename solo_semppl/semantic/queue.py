@@ -71,8 +71,9 @@ class LabelledQueue(torch.nn.Module):
             n = embeddings.size(1)
         if n > capacity:
             raise ValueError(f"capacity {capacity} is smaller than one enqueued batch ({n} rows)")
-        count = mask.sum()
-        rank = torch.where(mask, mask.cumsum(0) - 1, count + (~mask).cumsum(0) - 1)
+        written = mask.long()  # torch-xla 2.9 keeps cumsum of a bool tensor bool (eager: long)
+        count = written.sum()
+        rank = torch.where(mask, written.cumsum(0) - 1, count + (1 - written).cumsum(0) - 1)
         slots = (self.ptr + rank) % capacity
         keep = mask[None, :, None]
         new = F.normalize(embeddings.float(), dim=-1).to(self.embeddings.dtype)

@@ -4,6 +4,20 @@ from typing import Optional, Tuple
 import torch
 
 
+def bisect(sorted_rows: torch.Tensor, values: torch.Tensor, right: bool = False) -> torch.Tensor:
+    """``torch.searchsorted(sorted_rows, values, right=right)`` for [V, C] rows and [V, B] values,
+    as a fixed number of bisection steps (gather + compare): torch-xla 2.9 has no lowering for
+    searchsorted (it falls back to the host every step), this is static-shape XLA ops only."""
+    size = sorted_rows.size(1)
+    lo, hi = torch.zeros_like(values), torch.full_like(values, size)
+    for _ in range(size.bit_length()):  # >= log2(size + 1): enough to shrink [0, size] to one point
+        mid = (lo + hi) // 2
+        probe = sorted_rows.gather(1, mid.clamp(max=size - 1))
+        go_right = ((probe <= values) if right else (probe < values)) & (mid < hi)
+        lo, hi = torch.where(go_right, mid + 1, lo), torch.where(go_right, hi, mid)
+    return lo
+
+
 def sample_semantic_positives(
     anchor_labels: torch.Tensor,
     bank_labels: torch.Tensor,
@@ -17,7 +31,7 @@ def sample_semantic_positives(
     uniform with replacement (and, with ``exclude_self``, never an entry of the anchor's own id).
 
     Each view's queue is sorted by the key (label, id); a class is a contiguous segment and the
-    anchor's own id a block inside it, both found by searchsorted, so the draw is
+    anchor's own id a block inside it, both found by bisection, so the draw is
     r ~ U{0 .. segment - own block - 1}, mapped past the block. No [B, C] matrix, no host sync.
 
     Args:
@@ -42,12 +56,12 @@ def sample_semantic_positives(
     key = (bank_labels + 1) * span + (bank_ids + 1)  # empty slots (label -1) sort before every class
     sorted_key, order = key.sort(dim=1)
     start = ((anchor_labels + 1) * span)[None].expand(views, -1).contiguous()
-    seg_lo = torch.searchsorted(sorted_key, start)
-    seg_hi = torch.searchsorted(sorted_key, start + span)
+    seg_lo = bisect(sorted_key, start)
+    seg_hi = bisect(sorted_key, start + span)
     if exclude_self:
         own_key = start + own_ids + 1
-        own_lo = torch.searchsorted(sorted_key, own_key)
-        own = torch.searchsorted(sorted_key, own_key, right=True) - own_lo
+        own_lo = bisect(sorted_key, own_key)
+        own = bisect(sorted_key, own_key, right=True) - own_lo
     else:
         own_lo, own = seg_hi, torch.zeros_like(seg_hi)
     eligible = seg_hi - seg_lo - own  # [V, B]
