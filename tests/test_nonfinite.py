@@ -40,6 +40,22 @@ def test_zero_turns_the_guard_off():
     assert NonFiniteGuard(1).enabled and not NonFiniteGuard(0).enabled
 
 
+@needs_solo
+def test_the_guard_is_the_steps_only_host_read(tmp_path):
+    """With the guard on, the XLA-ready step reads the loss on the host (tests/host_sync.py)."""
+    from solo_fixtures import CropsDataset, make_image_folder, tiny_cfg
+    from solo.methods import METHODS
+    from torchvision.datasets import ImageFolder
+    from host_sync import HostSync, no_host_sync
+
+    folder = make_image_folder(tmp_path)
+    cfg = tiny_cfg("semppl", folder, ["semi_supervised.fraction=0.5", "+method_kwargs.knn_backend=torch"])
+    model = METHODS["semppl"](cfg)
+    batch = next(iter(torch.utils.data.DataLoader(CropsDataset(ImageFolder(str(folder)).targets), batch_size=8)))
+    with pytest.raises(HostSync), no_host_sync():
+        model.training_step(batch, 0)
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     from solo_fixtures import make_image_folder

@@ -12,7 +12,7 @@ IMAGENET = Path(__file__).resolve().parents[1] / "scripts" / "pretrain" / "image
 TPU_SETTINGS = {
     "name": "semppl-imagenet-tpu", "accelerator": "tpu", "devices": 8, "strategy": "auto",
     "sync_batchnorm": False, "precision": "bf16-true", "knn_eval.enabled": False,
-    "method_kwargs.knn_backend": "torch", "method_kwargs.queue_dtype": "float32",
+    "method_kwargs.knn_backend": "torch", "method_kwargs.queue_dtype": "float32", "method_kwargs.max_nonfinite_steps": 0,
 }
 
 
