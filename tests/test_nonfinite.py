@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import HAS_SOLO
-from solo_semppl.methods.nonfinite import NonFiniteGuard, NonFiniteLossError
+from solo_semppl.nonfinite import NonFiniteGuard, NonFiniteLossError
 
 needs_solo = pytest.mark.skipif(not HAS_SOLO, reason="solo-learn is not installed (pip install 'solo-semppl[solo]', see README)")
 
@@ -148,7 +148,7 @@ def agreement_worker(rank, port, out):
 
     import torch.distributed as dist
 
-    from solo_semppl.methods.nonfinite import finite_on_all_ranks
+    from solo_semppl.nonfinite import finite_on_all_ranks
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)

@@ -13,7 +13,7 @@ from solo.utils.momentum import initialize_momentum_params
 from solo_semppl.data.semi_config import resolve_split
 from solo_semppl.lars import LARS
 from solo_semppl.losses import relic_loss, sample_negatives
-from solo_semppl.methods.nonfinite import NonFiniteGuard, finite_on_all_ranks
+from solo_semppl.nonfinite import NonFiniteGuard, finite_on_all_ranks
 from solo_semppl.options import apply_options, choice, non_negative, positive_int
 
 
@@ -69,7 +69,7 @@ class ReLIC(BaseMomentumMethod):
             on the online projections / predictions), for SemPPL's base-loss ablation.
         max_nonfinite_steps (int, 10): a NaN/inf loss skips the step (no optimiser, EMA or queue
             update; all DDP ranks together); this many in a row stop training with
-            ``NonFiniteLossError`` (see ``solo_semppl.methods.nonfinite``). The step's batch-norm
+            ``NonFiniteLossError`` (see ``solo_semppl.nonfinite``). The step's batch-norm
             running statistics are rolled back too. 0 turns the guard off (it reads the loss on the
             host every step, which an XLA step must not).
     Other groups: ``momentum`` (solo-learn's tau schedule; SPEC 0.996 -> 1) and
