@@ -34,7 +34,8 @@ class SemPPL(ReLIC):
         knn_threshold (float, 0.0): pseudo-labels whose vote agreement is lower are dropped.
         knn_backend (str, "auto"): "torch", "faiss", or "auto" (faiss on CPU, torch elsewhere).
         pseudo_label_features (str, "prediction"): queries are the online predictions
-            ("prediction") or the target projections ("target") of the large views.
+            ("prediction") or the target projections ("target") of the large views. Use "target"
+            with base_loss simclr, whose loss does not train the predictor (README "Ablations").
         pseudo_labels (bool, true): false = only labelled anchors get semantic positives.
         oracle_labels (bool, false): anchors use their hidden true label (analysis upper bound).
         pseudo_label_noise (float, 0.0): fraction of pseudo-labels replaced by random classes.
