@@ -35,6 +35,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
 from solo_semppl.data.image_loader import image_problem, load_rgb
 from solo_semppl.options import Option, check_value, choice
+from solo_semppl.zoo.atomic import write_text_atomic
 
 IMAGE_OPTIONS = {
     "bad_images": choice("error", "error", "skip"),
@@ -180,7 +181,4 @@ def robust_run_datasets(data: DictConfig, train=None, val=None) -> None:
 
 def save_lines(lines: Sequence[str], path) -> None:
     """``lines`` as a text file (bad_images.txt: folder, file, reason; tab separated), atomically."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write("".join(f"{line}\n" for line in lines))
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(f"{line}\n" for line in lines))

@@ -14,6 +14,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from solo_semppl.zoo.atomic import write_text_atomic
+
 
 @dataclass(frozen=True)
 class LabelledSplit:
@@ -162,7 +164,4 @@ def validate_split(split: LabelledSplit, targets: Sequence[int], num_classes: in
 
 def save_split(split: LabelledSplit, path) -> None:
     """split.json (to_json + sha256), written atomically."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump({"sha256": split.sha256(), **split.to_json()}, f)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps({"sha256": split.sha256(), **split.to_json()}))

@@ -53,6 +53,14 @@ def temp_file(folder: Path, name: str) -> Iterator[Path]:
         Path(temp).unlink(missing_ok=True)
 
 
+def write_text_atomic(path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in its folder and ``os.replace``."""
+    path = Path(path)
+    with temp_file(path.parent, path.name) as temp:
+        temp.write_text(text)
+        os.replace(temp, path)
+
+
 def save_hashed(state_dict: Mapping[str, torch.Tensor], out_dir: Path, name: str) -> Tuple[Path, str, int]:
     """``torch.save`` a state dict as ``out_dir/<name>-<first 8 hex of its sha256>.pth``.
 

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-from .atomic import temp_file
+from .atomic import write_text_atomic
 
 
 def read_json(path: Path, what: str, hint: str = "") -> object:
@@ -26,6 +25,4 @@ def read_json(path: Path, what: str, hint: str = "") -> object:
 
 def write_json_atomic(path: Path, data: object) -> None:
     """Write ``data`` as indented JSON to ``path`` via a temporary file and ``os.replace``."""
-    with temp_file(path.parent, path.name) as temp:
-        temp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(temp, path)
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
