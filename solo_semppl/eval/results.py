@@ -1,8 +1,9 @@
 """Evaluation results as JSON in ``<run folder>/eval/<kind>.json``, written atomically."""
 import json
-import os
 from pathlib import Path
 from typing import Dict
+
+from solo_semppl.zoo.atomic import write_text_atomic
 
 
 def write_result(run, kind: str, record: Dict, out=None) -> Path:
@@ -10,7 +11,5 @@ def write_result(run, kind: str, record: Dict, out=None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"kind": kind, "checkpoint": str(run.path), "method": run.args.method,
               "split_sha256": run.split.sha256() if run.split is not None else None, **record}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(record, indent=2))
     return path

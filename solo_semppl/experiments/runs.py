@@ -12,6 +12,8 @@ from typing import Callable, Dict, List, Optional
 
 from omegaconf import OmegaConf
 
+from solo_semppl.zoo.atomic import write_text_atomic
+
 SUPERVISED = "supervised"
 
 
@@ -27,10 +29,7 @@ def compose(config_dir: Path, name: str, overrides: List[str]):
 
 def write_json(path: Path, record: dict) -> None:
     """Atomic JSON write: a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(record, indent=2, default=str))
 
 
 def initial_run(cfg, out: Path) -> Path:
