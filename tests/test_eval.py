@@ -143,3 +143,103 @@ def test_restricted_logits_pick_among_the_variant_classes():
     logits = torch.tensor([[5.0, 1.0, 3.0, 0.0]])
     restricted = Restricted(model, [1, 2])
     assert restricted(logits).tolist() == [[1.0, 3.0]] and restricted(logits).argmax(1).item() == 1
+
+
+# -- the labeller evaluation (projection space) --------------------------------------------------
+
+def byol_mlp(i, h, o):
+    return torch.nn.Sequential(torch.nn.Linear(i, h), torch.nn.BatchNorm1d(h), torch.nn.ReLU(), torch.nn.Linear(h, o))
+
+
+def with_heads(run_dir, momentum=True, predictor=True):
+    """Gives the run's checkpoint projector / predictor / target tensors (byol-style MLPs)."""
+    torch.manual_seed(1)
+    state = {k: v for k, v in torch.load(run_dir / "m.ckpt")["state_dict"].items() if k.startswith("backbone.")}
+    heads = {"projector": byol_mlp(16, 8, 6)}
+    if predictor:
+        heads["predictor"] = byol_mlp(6, 8, 6)
+    if momentum:
+        heads["momentum_projector"] = byol_mlp(16, 8, 6)
+        heads["momentum_backbone"] = tiny_cnn(width=4)
+    for name, module in heads.items():
+        if name != "momentum_backbone":
+            module[1].running_mean.normal_()  # eval-mode batch norm with statistics of its own
+        state.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+    torch.save({"state_dict": state}, run_dir / "m.ckpt")
+    return heads
+
+
+def test_mlp_from_state_rebuilds_byol_and_simclr_heads():
+    from solo_semppl.eval.labeller import mlp_from_state
+
+    simclr = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 3))
+    for original in (byol_mlp(5, 7, 3).eval(), simclr):
+        state = {f"projector.{k}": v for k, v in original.state_dict().items()}
+        x = torch.randn(4, 5)
+        assert torch.allclose(mlp_from_state(state, "projector")(x), original(x), atol=1e-6)
+
+
+def brute_force_labeller(queries, bank, bank_labels):
+    """Every query crop against every bank crop, k = 1, majority, ties by summed similarity."""
+    q, b = torch.nn.functional.normalize(queries, dim=-1), torch.nn.functional.normalize(bank, dim=-1)
+    predictions = []
+    for i in range(q.size(1)):
+        counts, sims = {}, {}
+        for a in range(q.size(0)):
+            for v in range(b.size(0)):
+                similarity = [float(q[a, i] @ b[v, j]) for j in range(b.size(1))]
+                j = int(np.argmax(similarity))
+                label = int(bank_labels[j])
+                counts[label] = counts.get(label, 0) + 1
+                sims[label] = sims.get(label, 0.0) + similarity[j]
+        predictions.append(max(counts, key=lambda c: (counts[c], sims[c])))
+    return torch.tensor(predictions)
+
+
+@pytest.mark.parametrize("momentum,predictor", [(True, True), (False, False)])
+def test_labeller_matches_brute_force_votes(run_dir, monkeypatch, momentum, predictor):
+    from solo_semppl.eval import labeller as labeller_module
+
+    heads = with_heads(run_dir, momentum, predictor)
+    run = load_run(run_dir)
+    seen = {}
+    original = labeller_module.crop_embeddings
+
+    def spy(network, ds, indices, views, seed, num_workers):
+        out = original(network, ds, indices, views, seed, num_workers)
+        seen["bank" if indices is not None else "queries"] = out
+        seen.setdefault("networks", []).append(network)
+        return out
+
+    monkeypatch.setattr(labeller_module, "crop_embeddings", spy)
+    result = labeller_module.labeller(run, views=3)
+    (bank, bank_labels), (queries, val_labels) = seen["bank"], seen["queries"]
+    expected = 100.0 * float((brute_force_labeller(queries, bank, bank_labels) == val_labels).float().mean())
+    assert result["top1"] == pytest.approx(expected) and result["views"] == 3 and result["k"] == 1
+    target, online = seen["networks"]
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        expected_online = heads["projector"](run.backbone.eval()(x))
+        if predictor:
+            expected_online = heads["predictor"](expected_online)
+        target_net = heads["momentum_backbone"] if momentum else run.backbone
+        target_head = heads["momentum_projector"] if momentum else heads["projector"]
+        assert torch.allclose(online(x), expected_online, atol=1e-5)
+        assert torch.allclose(target(x), target_head(target_net.eval()(x)), atol=1e-5)
+
+
+def test_labeller_without_projector_weights_names_the_file_and_keys(run_dir):
+    from solo_semppl.eval.labeller import labeller
+
+    state = {k: v for k, v in torch.load(run_dir / "m.ckpt")["state_dict"].items() if k.startswith("backbone.")}
+    torch.save({"state_dict": state}, run_dir / "m.ckpt")
+    with pytest.raises(ValueError, match=r"m\.ckpt: the labeller evaluation needs the projector weights; missing \['projector\.\*'\]"):
+        labeller(load_run(run_dir))
+
+
+def test_raw_pixel_floor_is_logistic_regression_on_the_labelled_images(run_dir):
+    from solo_semppl.eval.raw_pixels import raw_pixel_floor
+
+    floor = raw_pixel_floor(load_run(run_dir), size=4)
+    # classes differ by brightness (60 per class, noise 40): raw pixels separate them
+    assert floor["num_labelled"] == 15 and floor["top1"] == 100.0

@@ -32,14 +32,19 @@ def test_summary_and_tables(tmp_path):
     assert summary["a"]["finetune_top1"] == 91.0 and summary["a"]["finetune_top1_std"] == pytest.approx(2 ** 0.5)
     assert summary["b"]["finetune_top1_std"] == 0.0 and summary["a"]["pl_accuracy"] is None
     table = write_tables(rows, tmp_path)
-    assert "| 10% | a | 2 | 91.0 ± 1.4 | 90.0 ± 1.4 | - |" in table
+    # columns: fine-tune, linear, kNN, labeller, pseudo-label accuracy
+    assert "| 10% | a | 2 | 91.0 ± 1.4 | - | 90.0 ± 1.4 | - | - |" in table
+    with_floor = write_tables(rows, tmp_path, floors={"10%": 62.5})
+    assert with_floor.endswith("| 10% | raw pixels (logistic regression) | - | - | 62.5 | - | - | - |\n")
     assert (tmp_path / "results.csv").read_text().count("\n") == 5
     assert markdown_table(summarise(rows)).startswith("| labels |")
 
 
 def test_every_ablation_of_the_issue_is_swept():
     assert set(SWEEPS) == {"semantic_positives", "knn_k", "queue_capacity", "pseudo_labels", "votes", "noise",
-                           "oracle", "base_loss", "invariance"}
+                           "oracle", "base_loss", "invariance", "sempos_weight"}
+    assert [v for v in SWEEPS["invariance"] if v != "default"] == [f"lambda={w}" for w in (0, 0.1, 0.3, 1, 3, 5)]
+    assert [v for v in SWEEPS["sempos_weight"] if v != "default"] == [f"alpha={a}" for a in (0.1, 0.2, 0.5, 1)]
     assert list(SWEEPS["semantic_positives"]) == ["0", "1", "3", "5"]
     assert len(SWEEPS["base_loss"]) == 6
 
@@ -93,7 +98,10 @@ def test_ablation_settings_that_resolve_alike_are_one_run():
         "pseudo_labels=False", "knn_votes=same_view", "pseudo_label_noise=0.2", "pseudo_label_noise=0.5",
         "oracle_labels=True", "base_loss=simclr", "base_loss=byol", "base_loss=simclr,num_semantic_positives=0",
         "base_loss=byol,num_semantic_positives=0", "invariance_weight=0",
+        *(f"invariance_weight={w}" for w in (0.1, 1, 3, 5)),  # 0.3 is the digits default
+        *(f"sempos_weight={a}" for a in (0.1, 0.5, 1)),  # 0.2 is the default
     )}
+    assert dir_of["10%", "invariance", "lambda=0.3", 0] == dir_of["10%", "invariance", "default", 0]
     assert len(set(dir_of.values())) == 2 * 2 * len(runs)
     assert dir_of["10%", "base_loss", "relic+sempos", 1] == dir_of["10%", "semantic_positives", "3", 1] == "10pct/runs/default/seed1"
     assert dir_of["1%", "base_loss", "relic", 0] == dir_of["1%", "semantic_positives", "0", 0]
@@ -147,3 +155,15 @@ def test_verdict_table_pairs_settings_across_switches():
     table = verdict_table(rows)
     assert "| robust to noise (20 % noise vs no semantic positives) | 10% | fine-tune | +11.0 | 1.0 | reproduced |" in table
     assert "kNN" not in table
+
+
+def test_the_learning_curve_trains_each_budget_as_its_own_run(tmp_path, monkeypatch):
+    from solo_semppl.experiments import compare, curve
+
+    calls = []
+    monkeypatch.setattr(compare, "cached_run", lambda out, config_dir, method, overrides, evaluate, **k: calls.append(
+        (out, overrides)) or {"finetune_top1": float(len(calls)), "labeller_top1": 50.0 + len(calls)})
+    report = curve.curve(tmp_path, tmp_path / "out", ["10%"], ["semppl", "relic"], [10, 25], [0, 1], ["x=1"], None)
+    assert len(calls) == 8 and len({out for out, _ in calls}) == 8
+    assert calls[0] == (tmp_path / "out/10pct/semppl/ep10/seed0", ["x=1", "semi_supervised.fraction=0.1", "max_epochs=10", "seed=0"])
+    assert "| 10% | semppl, 25 epochs | 2 |" in report and (tmp_path / "out" / "curve.png").stat().st_size > 0

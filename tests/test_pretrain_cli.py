@@ -114,3 +114,21 @@ def test_upstream_main_pretrain_runs_semppl_through_the_callback(folder, tmp_pat
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert list((tmp_path / "semppl").rglob("*.ckpt"))
+
+
+@pytest.mark.parametrize("pipeline,dataset", [("tensor", "BatchedCrops"), ("torchvision", "SeededSamples")])
+def test_data_pipeline_selects_the_training_loader(pipeline, dataset, folder):
+    from solo.args.pretrain import parse_cfg
+    from solo_fixtures import compose
+
+    from solo_semppl.cli.devices import normalise_devices
+    from solo_semppl.cli.pretrain import build_data
+
+    cfg = compose("semppl", [f"data.train_path={folder / 'train'}", "data.val_path=null", "optimizer.batch_size=8",
+                             f"data.pipeline={pipeline}"])
+    normalise_devices(cfg)
+    loader, _ = build_data(parse_cfg(cfg), None)
+    assert type(loader.dataset).__name__ == dataset
+    loader.batch_sampler.set_epoch(1)
+    indexes, crops, targets = next(iter(loader))
+    assert indexes.shape == targets.shape == (8,) and [tuple(c.shape) for c in crops] == [(8, 3, 16, 16)] * 4 + [(8, 3, 8, 8)] * 2

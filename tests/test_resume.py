@@ -57,10 +57,12 @@ def step_losses(run_dir):
 
 
 @needs_solo
-def test_a_run_resumed_mid_epoch_reproduces_the_uninterrupted_run(folder, tmp_path, monkeypatch):
+@pytest.mark.parametrize("pipeline", ["tensor", "torchvision"])
+def test_a_run_resumed_mid_epoch_reproduces_the_uninterrupted_run(folder, tmp_path, monkeypatch, pipeline):
     from solo_semppl.methods.resume import RESUME_KEY, StepCheckpointer
 
-    straight = pretrain(folder, tmp_path / "a")
+    extra = [f"data.pipeline={pipeline}"]
+    straight = pretrain(folder, tmp_path / "a", extra)
 
     save = StepCheckpointer.on_train_batch_start
 
@@ -71,12 +73,12 @@ def test_a_run_resumed_mid_epoch_reproduces_the_uninterrupted_run(folder, tmp_pa
 
     monkeypatch.setattr(StepCheckpointer, "on_train_batch_start", crash_at_step_5)
     with pytest.raises(Killed):
-        pretrain(folder, tmp_path / "b")
+        pretrain(folder, tmp_path / "b", extra)
     (first,) = (tmp_path / "b" / "semppl").iterdir()
     saved = torch.load(first / "last-step.ckpt", map_location="cpu", weights_only=False)
     assert saved["global_step"] == 4 and saved[RESUME_KEY]["epoch"] == 1 and saved[RESUME_KEY]["batches"] == 1
     monkeypatch.setattr(StepCheckpointer, "on_train_batch_start", save)
-    resumed = pretrain(folder, tmp_path / "b")  # auto-resume: the newest checkpoint of the run folder
+    resumed = pretrain(folder, tmp_path / "b", extra)  # auto-resume: the newest checkpoint of the run folder
     assert resumed == first
 
     a, b = final_state(straight), final_state(resumed)

@@ -2,7 +2,7 @@
 
     solo-semppl demo             # the main job on the embedded digits data
     solo-semppl pretrain --config-name digits/semppl [hydra overrides]
-    solo-semppl compare | ablate | finetune | linear | knn | ood ...
+    solo-semppl compare | ablate | curve | finetune | linear | knn | labeller | ood ...
     solo-semppl zoo {list,download,verify,export,convert-official} ...
     solo-semppl configs          # where the installed configs live
 """
@@ -15,9 +15,11 @@ SUBCOMMANDS = {
     "demo": ("solo_semppl.experiments.demo", "the main job: compare all methods on the embedded digits data"),
     "compare": ("solo_semppl.experiments.compare", "methods side by side: same data, split, backbone, budget"),
     "ablate": ("solo_semppl.experiments.ablate", "SemPPL's ablations, one switch at a time"),
+    "curve": ("solo_semppl.experiments.curve", "accuracy against pretraining epochs, per method"),
     "finetune": ("solo_semppl.eval.cli:finetune_main", "fine-tune on the labelled images of a run's split"),
     "linear": ("solo_semppl.eval.cli:linear_main", "linear probe on the frozen backbone (labelled subset)"),
     "knn": ("solo_semppl.eval.cli:knn_main", "k-NN with a bank of labelled images only"),
+    "labeller": ("solo_semppl.eval.cli:labeller_main", "SemPPL's k-NN labeller on the validation set (projection space)"),
     "ood": ("solo_semppl.eval.cli:ood_main", "robustness on ImageNet-V2/-C/-R/-Sketch/-A folders"),
     "configs": ("solo_semppl.cli.configs", "print the directory of the installed configs"),
 }

@@ -32,17 +32,22 @@ from solo_semppl.data.folder_check import robust_run_datasets
 
 def train_loader_for(cfg: DictConfig, split, dataset):
     """The training loader: batches a pure function of (seed, epoch), so a run resumes mid-epoch
-    exactly, crops seeded by (seed, epoch, index); the labelled-share sampler when asked for."""
+    exactly, crops seeded by (seed, epoch, index); the labelled-share sampler when asked for;
+    ``data.pipeline: tensor`` crops whole batches of images held in memory."""
     from torch.utils.data import DataLoader
 
     from solo_semppl.data.sampler import LabelledShareBatchSampler, ShuffledBatchSampler
     from solo_semppl.data.seeded import SeededSamples
+    from solo_semppl.data.tensor_pipeline import BatchedCrops, already_batched, pipeline_of
 
     per_batch = OmegaConf.select(cfg, "semi_supervised.labelled_per_batch", default=0)
     if per_batch:
         sampler = LabelledShareBatchSampler(split.mask(), cfg.optimizer.batch_size, per_batch, seed=cfg.seed, tag_epoch=True)
     else:
         sampler = ShuffledBatchSampler(len(dataset), cfg.optimizer.batch_size, seed=cfg.seed, tag_epoch=True)
+    if pipeline_of(cfg) == "tensor":
+        return DataLoader(BatchedCrops.of(dataset, cfg), batch_sampler=sampler, collate_fn=already_batched,
+                          num_workers=cfg.data.num_workers)
     return DataLoader(SeededSamples(dataset, cfg.seed), batch_sampler=sampler, num_workers=cfg.data.num_workers, pin_memory=True)
 
 
@@ -93,6 +98,7 @@ def run(cfg: DictConfig):
     from solo_semppl import register
     from solo_semppl.data.dali_config import check_dali_config
     from solo_semppl.data.semi_config import resolve_split
+    from solo_semppl.data.tensor_pipeline import check_pipeline
     from solo_semppl.methods.callbacks import RunFilesWriter
     from solo_semppl.methods.resume import (
         AtomicCheckpointIO, ResumeState, StepCheckpointer, continue_csv, newest_checkpoint,
@@ -101,6 +107,7 @@ def run(cfg: DictConfig):
     register()
     OmegaConf.set_struct(cfg, False)
     check_dali_config(cfg)
+    check_pipeline(cfg)
     devices = normalise_devices(cfg)
     cfg = parse_cfg(cfg)
     if cfg.method not in METHODS:

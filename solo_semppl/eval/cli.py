@@ -1,4 +1,4 @@
-"""``solo-semppl finetune | linear | knn --run RUN``: evaluate a solo-learn run on its labelled
+"""``solo-semppl finetune | linear | knn | labeller --run RUN``: evaluate a solo-learn run on its labelled
 subset; the result is printed and written as JSON into ``RUN/eval/<kind>.json``."""
 import argparse
 from typing import List
@@ -20,7 +20,8 @@ def report(run, kind: str, result: dict, out) -> int:
     from solo_semppl.eval.results import write_result
 
     path = write_result(run, kind, result, out)
-    print(f"{kind}: top-1 {result['top1']:.2f} %, top-5 {result['top5']:.2f} % -> {path}")
+    top5 = f", top-5 {result['top5']:.2f} %" if "top5" in result else ""
+    print(f"{kind}: top-1 {result['top1']:.2f} %{top5} -> {path}")
     return 0
 
 
@@ -31,14 +32,15 @@ def finetune_main(argv: List[str]) -> int:
     p = common("finetune", "fine-tune all weights + a new head on the labelled images")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr-grid", default="0.003,0.01,0.03,0.1")
+    p.add_argument("--lr-grid", default="0.01,0.03,0.1,0.3,1.0")
+    p.add_argument("--min-steps", type=int, default=200, help="optimiser steps at least (epochs are raised)")
     p.add_argument("--no-augment", action="store_true")
     a = p.parse_args(argv)
     run = load_run(a.run)
     model_path = run.path.parent / "eval" / "finetune_model.pt"
     model_path.parent.mkdir(exist_ok=True)
     result = finetune(run, a.epochs, parse_grid(a.lr_grid), a.batch_size, not a.no_augment, a.device, a.seed,
-                      a.num_workers, save_to=model_path)
+                      a.num_workers, save_to=model_path, min_steps=a.min_steps)
     return report(run, "finetune", {**result, "model": str(model_path)}, a.out)
 
 
@@ -68,6 +70,18 @@ def knn_main(argv: List[str]) -> int:
     run = load_run(a.run)
     ks = [int(k) for k in parse_grid(a.k_grid)]
     return report(run, "knn", knn(run, ks, parse_grid(a.t_grid), a.device, a.seed, a.num_workers), a.out)
+
+
+def labeller_main(argv: List[str]) -> int:
+    from solo_semppl.eval.checkpoint import load_run
+    from solo_semppl.eval.labeller import labeller
+
+    p = common("labeller", "nearest labelled image in the labeller's space: online predictions of V crops "
+                           "against target projections of V crops of the labelled images, V x V votes")
+    p.add_argument("--views", type=int, default=4, help="crops per image (V)")
+    a = p.parse_args(argv)
+    run = load_run(a.run)
+    return report(run, "labeller", labeller(run, a.views, a.device, a.seed, a.num_workers), a.out)
 
 
 def ood_main(argv: List[str]) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from solo_semppl.experiments.compare import (
-    add_jobs_option, config_dir_of, label_setting, parse_with_overrides, run_grid, write_tables,
+    add_jobs_option, config_dir_of, digits_overrides, label_setting, parse_with_overrides, run_grid, write_tables,
 )
 from solo_semppl.experiments.verdicts import verdict_table
 
@@ -31,7 +31,8 @@ SWEEPS: Dict[str, Dict[str, List[str]]] = {
     "oracle": {"pseudo-labels": [], "oracle-upper-bound": ["++method_kwargs.oracle_labels=true"]},
     "base_loss": {f"{base}{'+sempos' if n else ''}": [f"++method_kwargs.base_loss={base}", f"++method_kwargs.num_semantic_positives={n}"]
                   for base in ("relic", "simclr", "byol") for n in (0, 3)},
-    "invariance": {"default": [], "lambda=0": ["++method_kwargs.invariance_weight=0"]},
+    "invariance": {"default": [], **{f"lambda={w}": [f"++method_kwargs.invariance_weight={w}"] for w in (0, 0.1, 0.3, 1, 3, 5)}},
+    "sempos_weight": {"default": [], **{f"alpha={a}": [f"++method_kwargs.sempos_weight={a}"] for a in (0.1, 0.2, 0.5, 1)}},
 }
 
 
@@ -110,7 +111,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--switches", nargs="+", default=list(SWEEPS))
     p.add_argument("--labels", nargs="+", default=["10%", "1%"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=12, help="pretraining epochs (the demo's budget)")
+    p.add_argument("--epochs", type=int, default=40, help="pretraining epochs (the demo's budget)")
     p.add_argument("--finetune-epochs", type=int, default=50)
     add_jobs_option(p)
     p.add_argument("--digits", action="store_true", help="materialise the embedded digits data and point the runs at it")
@@ -122,13 +123,7 @@ def main(argv: List[str]) -> int:
     from solo_semppl.experiments.evaluate import evaluator
 
     args = parse_with_overrides(parser(), argv)
-    overrides = list(args.overrides)
-    if args.digits:
-        from solo_semppl.data.digits import materialise_digits
-
-        root = materialise_digits()
-        overrides = [f"data.train_path={root / 'train'}", f"data.val_path={root / 'val'}", *overrides]
-    overrides = [f"max_epochs={args.epochs}", *overrides]
+    overrides = [f"max_epochs={args.epochs}", *(digits_overrides() if args.digits else []), *args.overrides]
     print(ablate(config_dir_of(args.configs), args.out, args.switches, args.labels, args.seeds, overrides,
                  evaluator(finetune_epochs=args.finetune_epochs), args.jobs))
     return 0

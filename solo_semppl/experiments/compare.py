@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 from solo_semppl.experiments.runs import SUPERVISED, cached_run
 
 DEFAULT_METHODS = ("semppl", "relic", "simclr", "byol", SUPERVISED)
-METRICS = ("finetune_top1", "knn_top1", "pl_accuracy")
+METRICS = ("finetune_top1", "linear_top1", "knn_top1", "labeller_top1", "pl_accuracy")
+HEADERS = ("fine-tune top-1", "linear top-1", "kNN top-1", "labeller top-1", "pseudo-label acc.")
 
 
 def label_setting(spec: str):
@@ -53,20 +54,40 @@ def markdown_table(summary: List[Dict], first: str = "method") -> str:
             return "-"
         return f"{entry[metric]:.1f} ± {entry[metric + '_std']:.1f}"
 
-    lines = [f"| labels | {first} | seeds | fine-tune top-1 | kNN top-1 | pseudo-label acc. |", "|---|---|---|---|---|---|"]
+    lines = [f"| labels | {first} | seeds | " + " | ".join(HEADERS) + " |", "|---" * (3 + len(METRICS)) + "|"]
     for e in summary:
         lines.append(f"| {e['labels']} | {e[first]} | {e['seeds']} | " + " | ".join(cell(e, m) for m in METRICS) + " |")
     return "\n".join(lines) + "\n"
 
 
-def write_tables(rows: List[Dict], out: Path, first: str = "method") -> str:
+def raw_pixel_floors(rows: List[Dict]) -> Dict[str, float]:
+    """{labels: top-1} of logistic regression on raw pixels, on the split of each label
+    setting's first run (every seed of a setting shares the split: ``semi_supervised.seed``)."""
+    from solo_semppl.eval.checkpoint import load_run
+    from solo_semppl.eval.raw_pixels import raw_pixel_floor
+
+    firsts = {row["labels"]: row["run_dir"] for row in reversed(rows) if row.get("run_dir")}
+    return {labels: raw_pixel_floor(load_run(run_dir))["top1"] for labels, run_dir in firsts.items()}
+
+
+def floor_lines(floors: Dict[str, float]) -> str:
+    """Table rows of the raw-pixel floor (a linear classifier: the linear column)."""
+    cells = ["-"] * len(METRICS)
+    lines = []
+    for labels, top1 in floors.items():
+        cells[METRICS.index("linear_top1")] = f"{top1:.1f}"
+        lines.append(f"| {labels} | raw pixels (logistic regression) | - | " + " | ".join(cells) + " |")
+    return "".join(line + "\n" for line in lines)
+
+
+def write_tables(rows: List[Dict], out: Path, first: str = "method", floors: Dict[str, float] = None) -> str:
     out.mkdir(parents=True, exist_ok=True)
     fields = sorted({k for row in rows for k in row if not isinstance(row[k], (list, dict))})
     with open(out / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    table = markdown_table(summarise(rows, ("labels", first)), first)
+    table = markdown_table(summarise(rows, ("labels", first)), first) + floor_lines(floors or {})
     (out / "results.md").write_text(table)
     return table
 
@@ -121,10 +142,11 @@ def compare(config_dir: Path, out: Path, labels: Sequence[str], methods: Sequenc
                     "overrides": [*overrides, *label_overrides, f"seed={seed}"],
                 })
     rows = run_grid(cells, config_dir, out, evaluate, jobs)
-    table = write_tables(rows, out)
+    floors = raw_pixel_floors(rows)
+    table = write_tables(rows, out, floors=floors)
     from solo_semppl.experiments.plots import plot_all
 
-    plots = plot_all(rows, out)
+    plots = plot_all(rows, out, floors=floors)
     return table + "\nplots:\n" + "\n".join(f"  {p}" for p in plots)
 
 
@@ -142,7 +164,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def add_jobs_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jobs", type=int, default=1, help="runs trained at once, each on its share of the cores")
+    p.add_argument("--jobs", type=int, default=2, help="runs trained at once, each on its share of the cores")
 
 
 def parse_with_overrides(parser: argparse.ArgumentParser, argv: List[str]) -> argparse.Namespace:
@@ -152,6 +174,14 @@ def parse_with_overrides(parser: argparse.ArgumentParser, argv: List[str]) -> ar
     args = parser.parse_args([a for a in argv if a not in overrides])
     args.overrides = overrides
     return args
+
+
+def digits_overrides(cache_dir=None) -> List[str]:
+    """Materialises the embedded digits image folder (once) and points a run's data at it."""
+    from solo_semppl.data.digits import materialise_digits
+
+    root = materialise_digits(cache_dir)
+    return [f"data.train_path={root / 'train'}", f"data.val_path={root / 'val'}"]
 
 
 def config_dir_of(name: str) -> Path:

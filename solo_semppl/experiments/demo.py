@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import List
 
 from solo_semppl.experiments.compare import (
-    DEFAULT_METHODS, add_jobs_option, compare, config_dir_of, parse_with_overrides,
+    DEFAULT_METHODS, add_jobs_option, compare, config_dir_of, digits_overrides, parse_with_overrides,
 )
 
 
@@ -21,7 +21,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", nargs="+", default=["10%", "1%"])
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=12, help="pretraining epochs")
+    p.add_argument("--epochs", type=int, default=40, help="pretraining epochs")
     p.add_argument("--finetune-epochs", type=int, default=50)
     add_jobs_option(p)
     p.epilog = "Hydra overrides for every pretraining run (e.g. max_epochs=10) may follow anywhere."
@@ -29,14 +29,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: List[str]) -> int:
-    from solo_semppl.data.digits import materialise_digits
     from solo_semppl.experiments.evaluate import evaluator
 
     args = parse_with_overrides(parser(), argv)
-    root = materialise_digits(args.cache)
-    print(f"digits image folder: {root}")
-    overrides = [f"data.train_path={root / 'train'}", f"data.val_path={root / 'val'}", f"max_epochs={args.epochs}",
-                 *args.overrides]
+    data = digits_overrides(args.cache)
+    print(f"digits image folders: {', '.join(o.split('=', 1)[1] for o in data)}")
+    overrides = [*data, f"max_epochs={args.epochs}", *args.overrides]
     report = compare(config_dir_of("digits"), args.out, args.labels, args.methods, args.seeds, overrides,
                      evaluator(finetune_epochs=args.finetune_epochs), args.jobs)
     print(report)

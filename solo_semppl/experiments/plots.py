@@ -14,6 +14,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 PSEUDO_LABEL_CURVES = ("train_pl_accuracy", "train_pl_macro_precision", "train_pl_macro_recall")
 
 
+def save_figure(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def epoch_curves(run_dir: str) -> Dict[str, Dict[int, float]]:
     """{metric: {epoch: value}} from the run's metrics.csv (epoch-aggregated columns)."""
     path = Path(run_dir) / "metrics.csv"
@@ -33,29 +40,36 @@ def mean_curve(curves: List[Dict[int, float]]):
     return epochs, [statistics.mean(c[e] for c in curves if e in c) for e in epochs]
 
 
-def plot_accuracy(rows: List[Dict], out: Path, group: str = "method") -> Path:
-    metrics = [m for m in ("finetune_top1", "knn_top1") if any(r.get(m) is not None for r in rows)]
+def plot_accuracy(rows: List[Dict], out: Path, group: str = "method", floors: Dict[str, float] = None) -> Path:
+    """One panel per (label setting, evaluation): every seed a dot, the mean a bar-free tick,
+    the y-axis zoomed to the data (bars from 0 hide a 2-point gap); ``floors`` ({labels: top-1})
+    draws the raw-pixel baseline as a dashed line."""
+    metrics = [m for m in ("finetune_top1", "linear_top1", "knn_top1", "labeller_top1")
+               if any(r.get(m) is not None for r in rows)]
     labels = list(dict.fromkeys(r["labels"] for r in rows))
     groups = list(dict.fromkeys(str(r[group]) for r in rows))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4), squeeze=False)
-    width = 0.8 / max(len(groups), 1)
-    for ax, metric in zip(axes[0], metrics):
-        for j, name in enumerate(groups):
-            means, stds = [], []
-            for lab in labels:
+    fig, axes = plt.subplots(len(labels), len(metrics), figsize=(3.6 * len(metrics), 3.2 * len(labels)), squeeze=False)
+    for row_axes, lab in zip(axes, labels):
+        for ax, metric in zip(row_axes, metrics):
+            shown = []
+            for j, name in enumerate(groups):
                 values = [r[metric] for r in rows if r["labels"] == lab and str(r[group]) == name and r.get(metric) is not None]
-                means.append(statistics.mean(values) if values else 0.0)
-                stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
-            ax.bar([i + j * width for i in range(len(labels))], means, width, yerr=stds, capsize=3, label=name)
-        ax.set_xticks([i + width * (len(groups) - 1) / 2 for i in range(len(labels))], labels)
-        ax.set_ylabel(f"{metric} (%)")
-        ax.set_title(f"{metric}: mean and std over seeds")
-    axes[0][0].legend(fontsize=8)
-    path = out / "accuracy.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+                if not values:
+                    continue
+                ax.scatter([j] * len(values), values, s=14, alpha=0.7, color=f"C{j}")
+                ax.hlines(statistics.mean(values), j - 0.3, j + 0.3, color=f"C{j}", linewidth=2)
+                shown += values
+            if floors and lab in floors:
+                ax.axhline(floors[lab], color="grey", linestyle="--", linewidth=1, label="raw pixels")
+                shown.append(floors[lab])
+            if shown:
+                pad = max(1.0, 0.08 * (max(shown) - min(shown)))
+                ax.set_ylim(min(shown) - pad, max(shown) + pad)
+            ax.set_xticks(range(len(groups)), groups, rotation=30, fontsize=8)
+            ax.set_title(f"{lab}: {metric.replace('_top1', '')} top-1 (%)", fontsize=9)
+    if floors:
+        axes[0][0].legend(fontsize=8)
+    return save_figure(fig, out / "accuracy.png")
 
 
 def plot_curves(rows: List[Dict], out: Path, name: str, select, metrics, title: str) -> Path:
@@ -71,11 +85,7 @@ def plot_curves(rows: List[Dict], out: Path, name: str, select, metrics, title: 
         ax.set_xlabel("epoch")
         ax.set_title(f"{title} ({lab})")
         ax.legend(fontsize=7)
-    path = out / name
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / name)
 
 
 def by(rows: List[Dict], key: str, keep=lambda r: True) -> Dict[str, List[Dict]]:
@@ -86,8 +96,8 @@ def by(rows: List[Dict], key: str, keep=lambda r: True) -> Dict[str, List[Dict]]
     return groups
 
 
-def plot_all(rows: List[Dict], out: Path, group: str = "method") -> List[Path]:
-    paths = [plot_accuracy(rows, out, group)]
+def plot_all(rows: List[Dict], out: Path, group: str = "method", floors: Dict[str, float] = None) -> List[Path]:
+    paths = [plot_accuracy(rows, out, group, floors)]
     semppl = lambda rs: by(rs, group, lambda r: r.get("pl_accuracy") is not None)  # noqa: E731
     paths.append(plot_curves(rows, out, "pseudo_labels.png", semppl, lambda c: PSEUDO_LABEL_CURVES,
                              "pseudo-labels of unlabelled images"))

@@ -1,0 +1,94 @@
+"""The labeller evaluation: SemPPL's own pseudo-labeller turned on the validation set.
+
+A nearest-neighbour classifier over the labelled images in the space where SemPPL's k-NN
+labeller works (SPEC 5.2), as PAWS reports its soft nearest-neighbour classifier; not a
+fine-tune. Queries: the online predictions (the projection for a method without a predictor,
+e.g. SimCLR) of ``views`` random crops of each validation image; bank: the target projections
+(the online projection without a target network) of ``views`` crops of each labelled training
+image, one bank per crop; every query crop votes with its k nearest entries of every bank
+(views x views votes), majority with ties broken by summed similarity — the training rule
+(``semantic.knn.knn_pseudo_labels``). k is the run's ``method_kwargs.knn_k`` (default 1).
+Crops: random resized crops at the run's crop size (``eval.data.run_transforms``), seeded.
+
+The projector / predictor are rebuilt from the checkpoint's ``projector.*``,
+``predictor.*``, ``momentum_backbone.*`` and ``momentum_projector.*`` tensors (Linear,
+BatchNorm1d and ReLU layers, in eval mode); a checkpoint without them is an error naming the
+file and the missing prefixes.
+"""
+import copy
+from typing import Dict, List
+
+import torch
+import torch.nn as nn
+from omegaconf import OmegaConf
+
+from solo_semppl.eval import data
+from solo_semppl.semantic.knn import knn_pseudo_labels
+
+
+def mlp_from_state(state: Dict[str, torch.Tensor], prefix: str) -> nn.Sequential:
+    """The ``nn.Sequential`` MLP whose tensors are ``<prefix>.<i>.*`` in ``state``: index i holds a
+    BatchNorm1d (it has running statistics) or a Linear (a 2-d weight); indices without tensors
+    are ReLUs (solo-learn's and our projectors / predictors)."""
+    names = {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
+    layers: List[nn.Module] = []
+    for i in range(max(int(name.split(".")[0]) for name in names) + 1):
+        weight = names.get(f"{i}.weight")
+        if f"{i}.running_mean" in names:
+            layers.append(nn.BatchNorm1d(names[f"{i}.running_mean"].numel()))
+        elif weight is not None and weight.dim() == 2:
+            layers.append(nn.Linear(weight.size(1), weight.size(0), bias=f"{i}.bias" in names))
+        else:
+            layers.append(nn.ReLU())
+    mlp = nn.Sequential(*layers)
+    mlp.load_state_dict(names, strict=True)
+    return mlp.eval()
+
+
+def labeller_networks(run):
+    """(online: image -> prediction, target: image -> projection) of a run's checkpoint."""
+    state = torch.load(run.path, map_location="cpu", weights_only=False)["state_dict"]
+    has = lambda prefix: any(k.startswith(prefix + ".") for k in state)
+    missing = [p for p in ("projector",) if not has(p)]
+    if has("momentum_projector") and not has("momentum_backbone"):
+        missing.append("momentum_backbone")
+    if missing:
+        raise ValueError(f"{run.path}: the labeller evaluation needs the projector weights; missing "
+                         f"{[p + '.*' for p in missing]} in its state_dict")
+    projector = mlp_from_state(state, "projector")
+    online = nn.Sequential(run.backbone, projector, *([mlp_from_state(state, "predictor")] if has("predictor") else []))
+    if has("momentum_projector"):
+        momentum_backbone = copy.deepcopy(run.backbone)
+        weights = {k[len("momentum_backbone."):]: v for k, v in state.items() if k.startswith("momentum_backbone.")}
+        momentum_backbone.load_state_dict(weights, strict=True)
+        target = nn.Sequential(momentum_backbone, mlp_from_state(state, "momentum_projector"))
+    else:
+        target = nn.Sequential(run.backbone, projector)
+    return online.eval(), target.eval()
+
+
+def crop_embeddings(network, ds, indices, views: int, seed: int, num_workers: int):
+    """[views, N, D] embeddings of ``views`` seeded random crops of each image, and the labels."""
+    out = []
+    for v in range(views):
+        torch.manual_seed(seed * 1000 + v)
+        feats, labels = data.features(network, data.loader(ds, indices, 256, False, num_workers))
+        out.append(feats)
+    return torch.stack(out), labels
+
+
+def labeller(run, views: int = 4, device: str = "cpu", seed: int = 0, num_workers: int = 0) -> Dict:
+    """The result record: top-1 (%), the vote agreement, views, k."""
+    online, target = labeller_networks(run)
+    crops = data.run_transforms(run.args, True)
+    train_ds, val_ds = data.dataset(run.args, True, crops), data.dataset(run.args, False, crops)
+    data.check_classes(train_ds, val_ds, str(run.args.data.val_path))
+    num_classes = int(data.targets_of(train_ds).max()) + 1
+    labelled = data.labelled_indices(run, train_ds)
+    k = int(OmegaConf.select(run.args, "method_kwargs.knn_k", default=1) or 1)
+    bank, bank_labels = crop_embeddings(target.to(device), train_ds, labelled, views, seed, num_workers)
+    queries, val_labels = crop_embeddings(online.to(device), val_ds, None, views, seed + 1, num_workers)
+    result = knn_pseudo_labels(queries, bank, bank_labels.expand(views, -1).contiguous(), num_classes, k=k)
+    return {"views": views, "k": k, "num_labelled": int(len(labelled)),
+            "agreement": float(result.agreement.mean()),
+            "top1": 100.0 * float((result.labels == val_labels).float().mean())}
