@@ -40,7 +40,7 @@ def tiny_cfg(method: str, train_path: Path, extra: Optional[List[str]] = None):
     from solo.args.pretrain import parse_cfg
 
     from solo_semppl import register
-    from solo_semppl.cli.devices import normalise_devices
+    from solo_semppl.training.devices import normalise_devices
 
     register()
     overrides = [

@@ -60,7 +60,7 @@ def test_skip_trains_on_readable_images_and_eval_sees_the_same_indices(tmp_path,
 
 
 def test_missing_resume_checkpoint_is_an_error_before_anything(tmp_path):
-    from solo_semppl.cli.preflight import preflight
+    from solo_semppl.training.preflight import preflight
 
     cfg = OmegaConf.create({"resume_from_checkpoint": str(tmp_path / "gone.ckpt"), "data": {"dataset": "cifar10"}})
     with pytest.raises(ValueError, match=r"resume_from_checkpoint = '.*gone.ckpt': no such checkpoint file"):
@@ -68,7 +68,7 @@ def test_missing_resume_checkpoint_is_an_error_before_anything(tmp_path):
 
 
 def test_gpu_accelerator_without_cuda_says_what_a_cpu_run_needs(monkeypatch):
-    from solo_semppl.cli.preflight import preflight
+    from solo_semppl.training.preflight import preflight
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match=r"accelerator = 'gpu' but no CUDA device is visible.*accelerator=cpu devices=1"):
@@ -77,7 +77,7 @@ def test_gpu_accelerator_without_cuda_says_what_a_cpu_run_needs(monkeypatch):
 
 @pytest.mark.parametrize("devices", [0, [], True, "abc", "0,x"])
 def test_bad_devices_are_rejected(devices):
-    from solo_semppl.cli.devices import normalise_devices
+    from solo_semppl.training.devices import normalise_devices
 
     with pytest.raises(ValueError, match=r"devices = .*: expected a positive int, a list of ids or a string like '0,1'"):
         normalise_devices(OmegaConf.create({"devices": devices, "accelerator": "cpu"}))
@@ -87,7 +87,7 @@ def test_bad_devices_are_rejected(devices):
 def test_unknown_method_lists_the_known_ones(tmp_path):
     from solo_fixtures import compose
 
-    from solo_semppl.cli.pretrain import run
+    from solo_semppl.training.pretrain import run
 
     cfg = compose("semppl", [f"data.train_path={tmp_path}", f"checkpoint.dir={tmp_path / 'runs'}", "method=semppll"])
     with pytest.raises(ValueError, match=r"method = 'semppll': expected one of \[.*'semppl'"):

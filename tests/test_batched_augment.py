@@ -197,3 +197,18 @@ def test_an_unknown_pipeline_is_named_with_the_supported_ones():
     with pytest.raises(ValueError, match=r"data\.pipeline = 'pil': expected one of \['torchvision', 'tensor'\]"):
         check_pipeline(run_cfg(aug_entry(), pipeline="pil"))
     check_pipeline(run_cfg(aug_entry(**{"color_jitter.hue": 0.1}), pipeline="torchvision"))  # per-image path: fine
+
+
+def test_images_of_different_sizes_are_named(tmp_path):
+    from solo_semppl.data.tensor_pipeline import decoded_images
+
+    class Folder:
+        samples = [(str(tmp_path / "a.png"), 0), (str(tmp_path / "b.png"), 1)]
+        targets = [0, 1]
+
+        @staticmethod
+        def loader(path):
+            return Image.new("RGB", (8, 8) if path.endswith("a.png") else (8, 6))
+
+    with pytest.raises(ValueError, match=r"one size: .*b\.png is 8 x 6, .*a\.png is 8 x 8"):
+        decoded_images(Folder())

@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import needs_solo
-from solo_semppl.experiments.runs import compose
+from solo_semppl.training.configs import compose
 
 CONFIGS = Path(__file__).resolve().parents[1] / "scripts" / "pretrain"
 METHOD_FILES = sorted(p for p in CONFIGS.glob("*/*.yaml") if not p.name.startswith("_"))
@@ -64,7 +64,7 @@ def test_method_kwargs_are_valid_options(path):
 def test_solo_learn_parse_cfg_accepts_them(dataset, tmp_path):
     from solo.args.pretrain import parse_cfg
 
-    from solo_semppl.cli.devices import normalise_devices
+    from solo_semppl.training.devices import normalise_devices
 
     for c in ("a", "b"):
         (tmp_path / c).mkdir()

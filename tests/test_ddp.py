@@ -4,7 +4,6 @@ so that batch-norm uses the same statistics on both sides; negatives and positiv
 generators seeded by (seed, step), the same on every rank."""
 import os
 
-import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp

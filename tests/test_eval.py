@@ -162,6 +162,7 @@ def with_heads(run_dir, momentum=True, predictor=True):
         heads["momentum_projector"] = byol_mlp(16, 8, 6)
         heads["momentum_backbone"] = tiny_cnn(width=4)
     for name, module in heads.items():
+        module.eval()
         if name != "momentum_backbone":
             module[1].running_mean.normal_()  # eval-mode batch norm with statistics of its own
         state.update({f"{name}.{k}": v for k, v in module.state_dict().items()})

@@ -51,8 +51,8 @@ def test_every_ablation_of_the_issue_is_swept():
 
 @pytest.mark.parametrize("switch", sorted(SWEEPS))
 def test_every_sweep_override_composes_with_the_digits_config(switch):
-    from solo_semppl.cli.configs import CONFIG_DIR
-    from solo_semppl.experiments.runs import compose
+    from solo_semppl.training.configs import CONFIG_DIR
+    from solo_semppl.training.configs import compose
 
     for overrides in SWEEPS[switch].values():
         cfg = compose(CONFIG_DIR / "pretrain" / "digits", "semppl", overrides)

@@ -1,6 +1,5 @@
 """The solo-learn binding: registration, option validation, leak-proof semi-supervision,
 equivalences between switches, checkpoints (needs solo-learn)."""
-import copy
 
 import pytest
 import torch

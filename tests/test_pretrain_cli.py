@@ -121,8 +121,8 @@ def test_data_pipeline_selects_the_training_loader(pipeline, dataset, folder):
     from solo.args.pretrain import parse_cfg
     from solo_fixtures import compose
 
-    from solo_semppl.cli.devices import normalise_devices
-    from solo_semppl.cli.pretrain import build_data
+    from solo_semppl.training.devices import normalise_devices
+    from solo_semppl.training.pretrain import build_data
 
     cfg = compose("semppl", [f"data.train_path={folder / 'train'}", "data.val_path=null", "optimizer.batch_size=8",
                              f"data.pipeline={pipeline}"])

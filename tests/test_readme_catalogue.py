@@ -1,4 +1,4 @@
-"""README's bad input catalogue: every row cites tests that exist (pytest node ids whose
+"""The bad input catalogue (docs/bad-input.md): every row cites tests that exist (pytest node ids whose
 function is defined in the cited file)."""
 import re
 from pathlib import Path
@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def catalogue_rows():
-    section = (ROOT / "README.md").read_text().split("\n## Bad input catalogue\n", 1)[1].split("\n## ", 1)[0]
+    section = (ROOT / "docs" / "bad-input.md").read_text().split("\n## Bad input catalogue\n", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("|")][2:]  # header, separator
     return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
 

@@ -37,8 +37,8 @@ def folder(tmp_path_factory):
 def pretrain(folder, out, extra=()):
     from solo_fixtures import CONFIG_DIR
 
-    from solo_semppl.cli.pretrain import run
-    from solo_semppl.experiments.runs import compose
+    from solo_semppl.training.pretrain import run
+    from solo_semppl.training.configs import compose
 
     cfg = compose(CONFIG_DIR / "digits", "semppl", TINY + [f"data.train_path={folder}", f"checkpoint.dir={out}", *extra])
     return run(cfg)
@@ -59,7 +59,7 @@ def step_losses(run_dir):
 @needs_solo
 @pytest.mark.parametrize("pipeline", ["tensor", "torchvision"])
 def test_a_run_resumed_mid_epoch_reproduces_the_uninterrupted_run(folder, tmp_path, monkeypatch, pipeline):
-    from solo_semppl.methods.resume import RESUME_KEY, StepCheckpointer
+    from solo_semppl.training.resume import RESUME_KEY, StepCheckpointer
 
     extra = [f"data.pipeline={pipeline}"]
     straight = pretrain(folder, tmp_path / "a", extra)
@@ -95,7 +95,7 @@ def test_a_run_resumed_mid_epoch_reproduces_the_uninterrupted_run(folder, tmp_pa
 
 @needs_solo
 def test_a_failing_save_leaves_no_file_under_the_final_name(tmp_path, monkeypatch):
-    from solo_semppl.methods.resume import AtomicCheckpointIO
+    from solo_semppl.training.resume import AtomicCheckpointIO
 
     io = AtomicCheckpointIO()
     target = tmp_path / "last-step.ckpt"
@@ -165,7 +165,7 @@ def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
 
 @needs_solo
 def test_newest_checkpoint_and_the_step_switch(tmp_path):
-    from solo_semppl.methods.resume import StepCheckpointer, newest_checkpoint
+    from solo_semppl.training.resume import StepCheckpointer, newest_checkpoint
 
     for age, name in ((200, "run-ep=3.ckpt"), (100, "last-step.ckpt"), (300, "run-ep=2.ckpt")):
         (tmp_path / name).write_bytes(b"x")

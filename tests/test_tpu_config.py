@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import needs_solo
-from solo_semppl.experiments.runs import compose
+from solo_semppl.training.configs import compose
 
 IMAGENET = Path(__file__).resolve().parents[1] / "scripts" / "pretrain" / "imagenet"
 TPU_SETTINGS = {
@@ -36,7 +36,7 @@ def test_tpu_config_is_the_imagenet_semppl_config_plus_the_xla_settings():
 def test_solo_learn_parse_cfg_accepts_the_tpu_config(tmp_path):
     from solo.args.pretrain import parse_cfg
 
-    from solo_semppl.cli.devices import normalise_devices
+    from solo_semppl.training.devices import normalise_devices
     from solo_semppl.methods import METHODS
     from solo_semppl.options import apply_options
 

@@ -33,10 +33,10 @@ CONFIGS = {
 def one(name: str, args) -> dict:
     import lightning.pytorch as pl
 
-    from solo_semppl.cli.configs import CONFIG_DIR
-    from solo_semppl.cli.pretrain import run
+    from solo_semppl.training.configs import CONFIG_DIR
+    from solo_semppl.training.pretrain import run
     from solo_semppl.data.digits import materialise_digits
-    from solo_semppl.experiments.runs import compose
+    from solo_semppl.training.configs import compose
 
     root = materialise_digits(args.cache)
     marks = {"start": [], "end": []}

@@ -30,10 +30,10 @@ def pretrain_dataset(config: str, train_path: Path):
     from solo.args.pretrain import parse_cfg
 
     from solo_semppl import register
-    from solo_semppl.cli.configs import CONFIG_DIR
-    from solo_semppl.cli.devices import normalise_devices
-    from solo_semppl.cli.pretrain import build_data
-    from solo_semppl.experiments.runs import compose
+    from solo_semppl.training.configs import CONFIG_DIR
+    from solo_semppl.training.devices import normalise_devices
+    from solo_semppl.training.pretrain import build_data
+    from solo_semppl.training.configs import compose
 
     register()
     group, name = config.split("/")

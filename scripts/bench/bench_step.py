@@ -35,9 +35,9 @@ def one(method, large, small, args):
     from solo.methods import METHODS
 
     from solo_semppl import register
-    from solo_semppl.cli.configs import CONFIG_DIR
-    from solo_semppl.cli.devices import normalise_devices
-    from solo_semppl.experiments.runs import compose
+    from solo_semppl.training.configs import CONFIG_DIR
+    from solo_semppl.training.devices import normalise_devices
+    from solo_semppl.training.configs import compose
 
     register()
     n = args.batch * (args.steps + 2)

@@ -1,8 +1,7 @@
 """``solo-semppl configs``: prints where the installed configs are (the repo's ``scripts/``)."""
-from pathlib import Path
 from typing import List
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+from solo_semppl.training.configs import CONFIG_DIR
 
 
 def main(argv: List[str]) -> int:

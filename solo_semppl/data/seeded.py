@@ -4,7 +4,7 @@ A resumed run, a different number of loader workers or a different process order
 sample the same crops in the same epoch. Framework-free (torch, numpy, random).
 """
 import random
-from typing import Any, Tuple
+from typing import Any
 
 import numpy as np
 import torch

@@ -14,7 +14,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from solo_semppl.zoo.atomic import write_text_atomic
+from solo_semppl.io.atomic import write_text_atomic
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def pipeline_of(cfg: DictConfig) -> str:
     name = OmegaConf.select(cfg, "data.pipeline", default="torchvision")
     if name not in PIPELINES:
         raise ValueError(f"data.pipeline = {name!r}: expected one of {list(PIPELINES)}")
-    if name == "tensor" and cfg.data.format != "image_folder":
+    if name == "tensor" and cfg.data.format not in ("image_folder", "dali"):  # DALI is its own loader
         raise ValueError(f"data.pipeline = 'tensor' reads image folders or CIFAR (got data.format = {cfg.data.format!r}); "
                          "use data.pipeline=torchvision")
     return name
@@ -54,7 +54,7 @@ def pipeline_of(cfg: DictConfig) -> str:
 
 def check_pipeline(cfg: DictConfig) -> None:
     """The pipeline keys, validated before anything is built (ValueError naming the key)."""
-    if pipeline_of(cfg) == "tensor":
+    if pipeline_of(cfg) == "tensor" and cfg.data.format != "dali":
         crop_specs(cfg)
 
 

@@ -45,7 +45,7 @@ def method_kwargs_of(config_dir: Path, overrides: Sequence[str]) -> dict:
     """The complete, validated ``method_kwargs`` of ``semppl.yaml`` under ``overrides``."""
     from omegaconf import OmegaConf
 
-    from solo_semppl.experiments.runs import compose
+    from solo_semppl.training.configs import compose
     from solo_semppl.methods.semppl import SemPPL
     from solo_semppl.options import apply_options
 

@@ -185,7 +185,7 @@ def digits_overrides(cache_dir=None) -> List[str]:
 
 
 def config_dir_of(name: str) -> Path:
-    from solo_semppl.cli.configs import CONFIG_DIR
+    from solo_semppl.training.configs import CONFIG_DIR
 
     path = Path(name)
     if path.is_dir():

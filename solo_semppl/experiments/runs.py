@@ -12,24 +12,10 @@ from typing import Callable, Dict, List, Optional
 
 from omegaconf import OmegaConf
 
-from solo_semppl.zoo.atomic import write_text_atomic
+from solo_semppl.io.jsonfiles import write_json_atomic
+from solo_semppl.training.configs import compose
 
 SUPERVISED = "supervised"
-
-
-def compose(config_dir: Path, name: str, overrides: List[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(config_dir), version_base="1.2"):
-        cfg = hydra_compose(config_name=name, overrides=overrides)
-    OmegaConf.set_struct(cfg, False)
-    return cfg
-
-
-def write_json(path: Path, record: dict) -> None:
-    """Atomic JSON write: a reader never sees a half-written file."""
-    write_text_atomic(path, json.dumps(record, indent=2, default=str))
 
 
 def initial_run(cfg, out: Path) -> Path:
@@ -40,9 +26,9 @@ def initial_run(cfg, out: Path) -> Path:
     from solo.methods import METHODS
 
     from solo_semppl import register
-    from solo_semppl.cli.devices import normalise_devices
     from solo_semppl.data.semi_config import resolve_split
     from solo_semppl.data.split import save_split
+    from solo_semppl.training.devices import normalise_devices
 
     register()
     normalise_devices(cfg)
@@ -55,7 +41,7 @@ def initial_run(cfg, out: Path) -> Path:
     tmp = run_dir / "init.ckpt.tmp"
     torch.save({"state_dict": model.state_dict(), "epoch": 0}, tmp)
     os.replace(tmp, run_dir / "init.ckpt")
-    write_json(run_dir / "args.json", OmegaConf.to_container(cfg))
+    write_json_atomic(run_dir / "args.json", OmegaConf.to_container(cfg))
     if split is not None:
         save_split(split, run_dir / "split.json")
     return run_dir
@@ -63,7 +49,7 @@ def initial_run(cfg, out: Path) -> Path:
 
 def pretrain_run(config_dir: Path, method: str, overrides: List[str], out: Path) -> Path:
     """Pretrains ``<config_dir>/<method>.yaml`` (or builds the supervised init) into ``out``."""
-    from solo_semppl.cli.pretrain import run
+    from solo_semppl.training.pretrain import run
 
     name = "relic" if method == SUPERVISED else method
     cfg = compose(config_dir, name, [*overrides, f"checkpoint.dir={out}", "+enable_progress_bar=False",
@@ -85,5 +71,5 @@ def cached_run(
         log(f"pretraining {method} -> {out}")
     run_dir = pretrain_run(config_dir, method, overrides, out)
     result = {"method": method, "run_dir": str(run_dir), "overrides": overrides, **evaluate(run_dir)}
-    write_json(result_path, result)
+    write_json_atomic(result_path, result)
     return result

@@ -16,7 +16,7 @@ import numbers
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Union
 
-from .jsonfiles import read_json
+from solo_semppl.io.jsonfiles import read_json
 
 NOT_RECORDED = "not recorded"
 

@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .atomic import save_hashed
+from .saving import save_hashed
 from .backbones import OFFICIAL_BLOCKS, official_arch_name, official_resnet
 from .safe_pickle import load_pickle
 from .state import key_listing

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Mapping, Union
 from urllib.parse import urlparse
 
-from .atomic import temp_file
+from solo_semppl.io.atomic import temp_file
 from .hashing import sha256_file
 from .manifest import ManifestLike, find_entry
 

@@ -18,11 +18,13 @@ import shutil
 from pathlib import Path
 from typing import Mapping, Optional, Tuple, Union
 
-from .atomic import atomic_dir, save_hashed
+from solo_semppl.io.atomic import atomic_dir
+
+from .saving import save_hashed
 from .backbones import arch_of, build_backbone
 from .card import lookup, metrics_by_protocol, read_results, render_card
 from .hashing import check_name, sha256_file, write_sha256sums
-from .jsonfiles import read_json
+from solo_semppl.io.jsonfiles import read_json
 from .state import backbone_state_from_solo, check_state_keys, read_torch_file
 
 CIFAR_DATASETS = ("cifar10", "cifar100")  # solo-learn gives these the 3x3 CIFAR stem

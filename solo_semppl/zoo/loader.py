@@ -13,7 +13,7 @@ from typing import Mapping, Optional, Union
 import torch
 from torch import nn
 
-from .atomic import temp_file
+from solo_semppl.io.atomic import temp_file
 from .backbones import solo_backbone_of
 from .downloader import download
 from .manifest import ManifestLike, find_entry

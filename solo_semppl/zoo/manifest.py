@@ -28,11 +28,11 @@ import shutil
 from pathlib import Path
 from typing import List, Mapping, Sequence, Union
 
-from .atomic import temp_file
+from solo_semppl.io.atomic import temp_file
 from .backbones import STEMS, check_arch
 from .export import CARD_FILE, ENTRY_FILE
 from .hashing import check_name, check_sha256, sha256_file, verify_release
-from .jsonfiles import read_json, write_json_atomic
+from solo_semppl.io.jsonfiles import read_json, write_json_atomic
 
 SCHEMA_VERSION = 1
 MANIFEST_ENV = "SOLO_SEMPPL_MANIFEST"

@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from solo_semppl.data.seeded import rng_states, set_rng_states
-from solo_semppl.zoo.atomic import temp_file
+from solo_semppl.io.atomic import temp_file
 
 RESUME_KEY = "solo_semppl_resume"
 

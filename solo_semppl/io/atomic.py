@@ -1,7 +1,9 @@
 """Atomic writes: a file or folder appears under its final name complete, or not at all.
 
 Everything is first written under a hidden temporary name in the destination's own folder
-(same file system), then renamed; on any error the temporary is removed.
+(same file system), then renamed; on any error the temporary is removed. Torch-free, the
+bottom layer: splits, run records, evaluation results, checkpoints and the zoo all write
+through it.
 """
 from __future__ import annotations
 
@@ -10,11 +12,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping, Tuple
-
-import torch
-
-from .hashing import check_name, sha256_file
+from typing import Iterator
 
 
 @contextmanager
@@ -59,19 +57,3 @@ def write_text_atomic(path, text: str) -> None:
     with temp_file(path.parent, path.name) as temp:
         temp.write_text(text)
         os.replace(temp, path)
-
-
-def save_hashed(state_dict: Mapping[str, torch.Tensor], out_dir: Path, name: str) -> Tuple[Path, str, int]:
-    """``torch.save`` a state dict as ``out_dir/<name>-<first 8 hex of its sha256>.pth``.
-
-    Returns:
-        (path, sha256, size in bytes).
-    """
-    check_name(name)
-    with temp_file(Path(out_dir), name) as temp:
-        torch.save(dict(state_dict), temp)
-        sha256 = sha256_file(temp)
-        size = temp.stat().st_size
-        target = Path(out_dir) / f"{name}-{sha256[:8]}.pth"
-        os.replace(temp, target)
-    return target, sha256, size

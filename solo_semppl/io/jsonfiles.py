@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .atomic import write_text_atomic
+from solo_semppl.io.atomic import write_text_atomic
 
 
 def read_json(path: Path, what: str, hint: str = "") -> object:
@@ -24,5 +24,6 @@ def read_json(path: Path, what: str, hint: str = "") -> object:
 
 
 def write_json_atomic(path: Path, data: object) -> None:
-    """Write ``data`` as indented JSON to ``path`` via a temporary file and ``os.replace``."""
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+    """Write ``data`` as indented JSON to ``path`` via a temporary file and ``os.replace``;
+    values JSON cannot hold (paths, enums) are written as their ``str``."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")

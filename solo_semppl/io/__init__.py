@@ -1,0 +1,1 @@
+"""Torch-free file helpers: atomic writes and JSON files (the bottom layer)."""

@@ -1,0 +1,1 @@
+"""Running a pretraining: config -> split -> data -> model -> trainer, resume, callbacks, devices."""
