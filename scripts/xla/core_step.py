@@ -25,8 +25,13 @@ import torch.nn as nn
 from solo_semppl.backbones import TinyCNN
 from solo_semppl.lars import LARS
 from solo_semppl.losses import relic_loss, sample_negatives, semantic_positive_loss
+from solo_semppl.seeding import mix_seed
 from solo_semppl.semantic import (
-    LabelledQueue, knn_pseudo_labels, pseudo_label_metrics, queue_class_coverage, sample_semantic_positives,
+    LabelledQueue,
+    knn_pseudo_labels,
+    pseudo_label_metrics,
+    queue_class_coverage,
+    sample_semantic_positives,
 )
 
 LARGE, SMALL, BATCH, NUM_CLASSES, DATASET = 4, 2, 16, 4, 64
@@ -72,7 +77,7 @@ def make_batches(steps: int):
 
 
 def step_generator(step: int, stream: int) -> torch.Generator:
-    return torch.Generator().manual_seed(hash((SEED, step, stream)) % (2**63))
+    return torch.Generator().manual_seed(mix_seed(SEED, step, stream))
 
 
 def training_step(model: CoreSemPPL, optimizer: LARS, batch, step: int) -> Dict[str, torch.Tensor]:

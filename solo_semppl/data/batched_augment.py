@@ -3,7 +3,7 @@ decoded images, each sample with its own random parameters.
 
 Framework-free (torch, numpy). The parameters of sample ``s`` and crop ``c`` are a pure function
 of (``keys[s]``, ``c``) — ``keys`` come from ``seeded.sample_seed(seed, epoch, index)`` — drawn
-by a counter-based generator (splitmix64), so a sample's crops do not depend on the batch it is
+by a counter-based generator (``seeding.mix_seeds`` of key and counter), so a sample's crops do not depend on the batch it is
 in, the loader's workers, or a resume. What each step draws follows torchvision and solo-learn
 (``solo.data.pretrain_dataloader.build_transform_pipeline``), in the same order:
 
@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from solo_semppl.seeding import SEED_BITS, mix_seeds
+
 GREY = (0.299, 0.587, 0.114)
 BLUR_SIGMA = (0.1, 2.0)
 RRC_TRIES, RRC_RATIO = 10, (3.0 / 4.0, 4.0 / 3.0)
@@ -39,22 +41,11 @@ DRAWS = U_FLIP + 1
 TABLE_PIXELS = 64
 
 
-def splitmix64(x: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser on uint64 arrays (wrapping arithmetic)."""
-    with np.errstate(over="ignore"):
-        x = x + np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
-
-
 def uniforms(keys: Sequence[int], crop: int, count: int = DRAWS) -> torch.Tensor:
     """[len(keys), count] float64 uniforms in [0, 1), a pure function of (key, crop, position)."""
-    key = splitmix64(np.asarray(keys, dtype=np.uint64))[:, None]
-    counter = splitmix64(np.arange(crop * count, (crop + 1) * count, dtype=np.uint64))[None, :]
-    with np.errstate(over="ignore"):
-        bits = splitmix64(key ^ counter)
-    return torch.from_numpy((bits >> np.uint64(11)).astype(np.float64) * 2.0**-53)
+    counters = np.arange(crop * count, (crop + 1) * count, dtype=np.uint64)
+    bits = mix_seeds(np.asarray(keys, dtype=np.uint64)[:, None], counters[None, :])
+    return torch.from_numpy((bits >> np.uint64(SEED_BITS - 53)).astype(np.float64) * 2.0**-53)
 
 
 @dataclass(frozen=True)

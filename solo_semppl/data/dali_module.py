@@ -35,7 +35,11 @@ from typing import Optional
 import torch
 from omegaconf import DictConfig
 from solo.data import dali_dataloader
-from solo.data.dali_dataloader import PretrainDALIDataModule, PretrainPipelineBuilder, build_transform_pipeline_dali
+from solo.data.dali_dataloader import (
+    PretrainDALIDataModule,
+    PretrainPipelineBuilder,
+    build_transform_pipeline_dali,
+)
 from solo.data.pretrain_dataloader import FullTransformPipeline, NCropAugmentation
 
 

@@ -34,8 +34,8 @@ from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
 from solo_semppl.data.image_loader import image_problem, load_rgb
-from solo_semppl.options import Option, check_value, choice
 from solo_semppl.io.atomic import write_text_atomic
+from solo_semppl.options import Option, check_value, choice
 
 IMAGE_OPTIONS = {
     "bad_images": choice("error", "error", "skip"),

@@ -13,6 +13,8 @@ from typing import Iterator, List, Optional
 import torch
 import torch.distributed as dist
 
+from solo_semppl.seeding import mix_seed
+
 
 class EpochBatchSampler(torch.utils.data.Sampler):
     """Base: ``set_epoch(e)`` like DistributedSampler, ``resume(epoch, batches)`` to skip the first
@@ -59,7 +61,7 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         raise NotImplementedError
 
     def __iter__(self) -> Iterator[list]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        g = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch))
         skip = self.resume_at[1] if self.resume_at is not None and self.resume_at[0] == self.epoch else 0
         for b, batch in enumerate(self.batches(g)):
             if b >= skip:

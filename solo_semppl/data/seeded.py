@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from solo_semppl.seeding import mix_seed
+
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """A 63-bit seed from (seed, epoch, index), stable across processes (no ``hash`` salting)."""
-    return ((seed * 1_000_003 + epoch) * 10_000_019 + index) & (2**63 - 1)
+    """A 63-bit seed from (seed, epoch, index) (``seeding.mix_seed``)."""
+    return mix_seed(seed, epoch, index)
 
 
 class SeededSamples(torch.utils.data.Dataset):

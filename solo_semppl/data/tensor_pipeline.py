@@ -2,7 +2,7 @@
 
 Every training image is decoded once into one uint8 tensor; a batch is cropped and distorted in
 one call (``batched_augment``), each sample with parameters drawn from
-``sample_seed(seed, epoch, index)``, so crops stay a pure function of (seed, epoch, index) as
+``seeded.sample_seed(seed, epoch, index)``, so crops stay a pure function of (seed, epoch, index) as
 on the per-image path and a mid-epoch resume is exact. On 2 CPU cores this takes the loader
 from most of a digits step to a few percent of it (``scripts/bench/bench_pipeline.py``).
 
@@ -21,7 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from solo_semppl.data.batched_augment import CropSpec, augment
-from solo_semppl.data.seeded import sample_seed
+from solo_semppl.seeding import mix_seeds
 
 PIPELINES = ("torchvision", "tensor")
 MEANS_N_STD = {  # solo-learn's build_transform_pipeline
@@ -130,7 +130,7 @@ class BatchedCrops(torch.utils.data.Dataset):
     def __getitems__(self, keys) -> list:
         pairs = [key if isinstance(key, tuple) else (0, key) for key in keys]
         index = torch.tensor([i for _, i in pairs], dtype=torch.long)
-        seeds = [sample_seed(self.seed, epoch, i) for epoch, i in pairs]
+        seeds = mix_seeds(self.seed, np.array([e for e, _ in pairs]), index.numpy())  # = sample_seed, batched
         images, crops, first = self.images[index], [], 0
         for spec in self.specs:
             crops += augment(images, seeds, first, spec)

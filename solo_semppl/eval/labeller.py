@@ -23,6 +23,7 @@ import torch.nn as nn
 from omegaconf import OmegaConf
 
 from solo_semppl.eval import data
+from solo_semppl.seeding import mix_seed
 from solo_semppl.semantic.knn import knn_pseudo_labels
 
 
@@ -71,7 +72,7 @@ def crop_embeddings(network, ds, indices, views: int, seed: int, num_workers: in
     """[views, N, D] embeddings of ``views`` seeded random crops of each image, and the labels."""
     out = []
     for v in range(views):
-        torch.manual_seed(seed * 1000 + v)
+        torch.manual_seed(mix_seed(seed, v))
         feats, labels = data.features(network, data.loader(ds, indices, 256, False, num_workers))
         out.append(feats)
     return torch.stack(out), labels

@@ -15,6 +15,7 @@ from solo_semppl.lars import LARS
 from solo_semppl.losses import relic_loss, sample_negatives
 from solo_semppl.nonfinite import NonFiniteGuard, finite_on_all_ranks
 from solo_semppl.options import apply_options, choice, non_negative, positive_int
+from solo_semppl.seeding import mix_seed
 
 
 def byol_mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
@@ -177,7 +178,7 @@ class ReLIC(BaseMomentumMethod):
     def step_generator(self, stream: int) -> torch.Generator:
         """A generator seeded by (seed, global step, stream): the same draw on every rank and on
         a resumed run; one stream per random choice of the step."""
-        return torch.Generator().manual_seed(hash((self.seed, int(self.global_step), stream)) % (2**63))
+        return torch.Generator().manual_seed(mix_seed(self.seed, int(self.global_step), stream))
 
     def ssl_terms(self, out: Dict[str, Any], batch: Dict[str, torch.Tensor]) -> Dict[str, Tuple[torch.Tensor, float]]:
         """Named loss terms with their weights. ``batch`` holds the global (gathered) step
