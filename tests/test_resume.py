@@ -2,15 +2,14 @@
 (queue, split, EMA tau, parameters, logged losses); checkpoint files are atomic."""
 import csv
 import json
-
 import os
 import random
 
 import numpy as np
 import pytest
 import torch
-
 from conftest import needs_solo
+
 from solo_semppl.data.sampler import ShuffledBatchSampler
 from solo_semppl.data.seeded import SeededSamples, rng_states, set_rng_states
 
@@ -37,8 +36,8 @@ def folder(tmp_path_factory):
 def pretrain(folder, out, extra=()):
     from solo_fixtures import CONFIG_DIR
 
-    from solo_semppl.training.pretrain import run
     from solo_semppl.training.configs import compose
+    from solo_semppl.training.pretrain import run
 
     cfg = compose(CONFIG_DIR / "digits", "semppl", TINY + [f"data.train_path={folder}", f"checkpoint.dir={out}", *extra])
     return run(cfg)
@@ -165,14 +164,15 @@ def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
 
 @needs_solo
 def test_newest_checkpoint_and_the_step_switch(tmp_path):
-    from solo_semppl.training.resume import StepCheckpointer, newest_checkpoint
+    from solo_semppl.io.checkpoints import newest_checkpoint
+    from solo_semppl.training.resume import StepCheckpointer
 
     for age, name in ((200, "run-ep=3.ckpt"), (100, "last-step.ckpt"), (300, "run-ep=2.ckpt")):
         (tmp_path / name).write_bytes(b"x")
         os.utime(tmp_path / name, (1e9 - age, 1e9 - age))
-    assert newest_checkpoint(tmp_path).name == "last-step.ckpt"
-    assert newest_checkpoint(tmp_path / "run-ep=2.ckpt").name == "run-ep=2.ckpt"
+    assert newest_checkpoint(tmp_path, "resume_from_checkpoint").name == "last-step.ckpt"
+    assert newest_checkpoint(tmp_path / "run-ep=2.ckpt", "resume_from_checkpoint").name == "run-ep=2.ckpt"
     with pytest.raises(ValueError, match="resume_from_checkpoint"):
-        newest_checkpoint(tmp_path / "missing")
+        newest_checkpoint(tmp_path / "missing", "resume_from_checkpoint")
     with pytest.raises(ValueError, match=r"checkpoint\.every_n_steps = -1"):
         StepCheckpointer(None, -1)

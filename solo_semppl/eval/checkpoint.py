@@ -13,6 +13,7 @@ import torch.nn as nn
 from omegaconf import DictConfig, OmegaConf
 
 from solo_semppl.data.split import LabelledSplit
+from solo_semppl.io.checkpoints import newest_checkpoint
 
 
 @dataclass
@@ -22,18 +23,6 @@ class Run:
     backbone: nn.Module
     features_dim: int
     split: Optional[LabelledSplit]
-
-
-def find_checkpoint(path: Path) -> Path:
-    path = Path(path)
-    if path.is_dir():
-        ckpts = sorted(path.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
-        if not ckpts:
-            raise ValueError(f"{path}: no *.ckpt file in this run folder")
-        return ckpts[-1]
-    if not path.is_file():
-        raise ValueError(f"{path}: neither a run folder nor a checkpoint file")
-    return path
 
 
 def build_backbone(args: DictConfig) -> nn.Module:
@@ -81,7 +70,7 @@ def load_backbone_weights(backbone: nn.Module, state_dict: dict, source: Path) -
 
 def load_run(path) -> Run:
     """A run folder (newest checkpoint) or a .ckpt with args.json beside it."""
-    ckpt = find_checkpoint(path)
+    ckpt = newest_checkpoint(path, "run")
     args_path = ckpt.parent / "args.json"
     if not args_path.is_file():
         raise ValueError(f"{ckpt}: no args.json beside it (expected a solo-learn run folder)")

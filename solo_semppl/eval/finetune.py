@@ -20,7 +20,6 @@ import torch
 
 from solo_semppl.eval import classifier, data
 
-
 LR_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 FIXED_LR = 0.1
 

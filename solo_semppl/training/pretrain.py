@@ -21,6 +21,7 @@ import os
 from omegaconf import DictConfig, OmegaConf
 
 from solo_semppl.data.folder_check import robust_run_datasets
+from solo_semppl.io.checkpoints import newest_checkpoint
 from solo_semppl.training.devices import normalise_devices
 from solo_semppl.training.preflight import preflight
 
@@ -33,7 +34,11 @@ def train_loader_for(cfg: DictConfig, split, dataset):
 
     from solo_semppl.data.sampler import LabelledShareBatchSampler, ShuffledBatchSampler
     from solo_semppl.data.seeded import SeededSamples
-    from solo_semppl.data.tensor_pipeline import BatchedCrops, already_batched, pipeline_of
+    from solo_semppl.data.tensor_pipeline import (
+        BatchedCrops,
+        already_batched,
+        pipeline_of,
+    )
 
     per_batch = OmegaConf.select(cfg, "semi_supervised.labelled_per_batch", default=0)
     if per_batch:
@@ -48,9 +53,14 @@ def train_loader_for(cfg: DictConfig, split, dataset):
 
 def build_data(cfg: DictConfig, split):
     """(train_loader or datamodule, val_loader) following solo-learn's data settings."""
-    from solo.data.classification_dataloader import prepare_data as prepare_classification
+    from solo.data.classification_dataloader import (
+        prepare_data as prepare_classification,
+    )
     from solo.data.pretrain_dataloader import (
-        FullTransformPipeline, NCropAugmentation, build_transform_pipeline, prepare_datasets,
+        FullTransformPipeline,
+        NCropAugmentation,
+        build_transform_pipeline,
+        prepare_datasets,
     )
 
     val_loader = None
@@ -96,7 +106,10 @@ def run(cfg: DictConfig):
     from solo_semppl.data.tensor_pipeline import check_pipeline
     from solo_semppl.training.callbacks import RunFilesWriter
     from solo_semppl.training.resume import (
-        AtomicCheckpointIO, ResumeState, StepCheckpointer, continue_csv, newest_checkpoint,
+        AtomicCheckpointIO,
+        ResumeState,
+        StepCheckpointer,
+        continue_csv,
     )
 
     register()
@@ -121,10 +134,10 @@ def run(cfg: DictConfig):
     if cfg.auto_resume.enabled and cfg.resume_from_checkpoint is None:
         ckpt_path, run_id = AutoResumer(checkpoint_dir=logdir, max_hours=cfg.auto_resume.max_hours).find_checkpoint(cfg)
         if ckpt_path is not None:
-            ckpt_path = newest_checkpoint(os.path.dirname(ckpt_path))
+            ckpt_path = newest_checkpoint(os.path.dirname(ckpt_path), "auto_resume")
             print(f"Resuming from previous checkpoint that matches specifications: '{ckpt_path}'")
     elif cfg.resume_from_checkpoint is not None:
-        ckpt_path = newest_checkpoint(cfg.resume_from_checkpoint)
+        ckpt_path = newest_checkpoint(cfg.resume_from_checkpoint, "resume_from_checkpoint")
         del cfg.resume_from_checkpoint
 
     callbacks, logger = [ResumeState(getattr(train_data, "batch_sampler", None))], None

@@ -104,17 +104,6 @@ class StepCheckpointer(Callback):
             self.last_saved = step
 
 
-def newest_checkpoint(path: Union[str, Path]) -> Path:
-    """``path`` if it is a file, else the most recently written ``*.ckpt`` in the folder."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    found = sorted(path.glob("*.ckpt"), key=lambda p: p.stat().st_mtime) if path.is_dir() else []
-    if not found:
-        raise ValueError(f"resume_from_checkpoint = {str(path)!r}: expected a .ckpt file or a folder holding one")
-    return found[-1]
-
-
 def continue_csv(logger) -> None:
     """Lightning 2.1's CSV writer forgets the header of an existing metrics.csv and rewrites the
     file with the keys of its first save only; seeding it with the old header makes a resumed
