@@ -2,7 +2,7 @@
 hyperparameter choice, and the validation set, with the run's crop size and normalisation.
 Image folders use the robust loader and leave out the images the run left out
 (``data.skipped_images`` of its args.json), so split indices match the pretraining dataset."""
-from typing import List, Tuple
+from typing import List, NamedTuple, Tuple
 
 import numpy as np
 import torch
@@ -90,6 +90,30 @@ def features(backbone, data: torch.utils.data.DataLoader, device="cpu") -> Tuple
         feats.append(backbone(x.to(device)).float().cpu())
         labels.append(torch.as_tensor(y))
     return torch.cat(feats), torch.cat(labels)
+
+
+class LabelledTask(NamedTuple):
+    """What every evaluation starts from: the training and validation sets with one transform,
+    the split's labelled training indices, a stratified held-out part of them, the classes."""
+
+    train: torch.utils.data.Dataset
+    val: torch.utils.data.Dataset
+    targets: np.ndarray
+    labelled: np.ndarray
+    fit: np.ndarray
+    held_out: np.ndarray
+    num_classes: int
+
+
+def labelled_task(run, transform, all_labels: bool = False, seed: int = 0) -> LabelledTask:
+    """The evaluation prologue (fine-tune, linear, kNN, labeller, raw-pixel floor): datasets
+    checked against each other, labelled indices (``all_labels``: every label), held-out part."""
+    train_ds, val_ds = dataset(run.args, True, transform), dataset(run.args, False, transform)
+    check_classes(train_ds, val_ds, str(run.args.data.val_path))
+    targets = targets_of(train_ds)
+    labelled = labelled_indices(run, train_ds, all_labels)
+    fit, held = holdout(labelled, targets, seed=seed)
+    return LabelledTask(train_ds, val_ds, targets, labelled, fit, held, int(targets.max()) + 1)
 
 
 def parse_grid(text: str) -> List[float]:

@@ -29,14 +29,9 @@ def finetune(run, epochs: int = 30, lr_grid: Sequence[float] = LR_GRID, batch_si
              min_steps: int = 200, fixed_lr: float = FIXED_LR) -> Dict:
     """Returns the result record; ``save_to`` also keeps the fine-tuned model (backbone + head
     state_dict, written atomically) for ``ood``."""
+    task = data.labelled_task(run, data.run_transforms(run.args, False), seed=seed)
     train_ds = data.dataset(run.args, True, data.run_transforms(run.args, augment))
-    eval_train_ds = data.dataset(run.args, True, data.run_transforms(run.args, False))
-    val_ds = data.dataset(run.args, False, data.run_transforms(run.args, False))
-    data.check_classes(train_ds, val_ds, str(run.args.data.val_path))
-    targets = data.targets_of(train_ds)
-    labelled = data.labelled_indices(run, train_ds)
-    fit_idx, held_idx = data.holdout(labelled, targets, seed=seed)
-    num_classes = int(targets.max()) + 1
+    labelled, fit_idx, held_idx, num_classes = task.labelled, task.fit, task.held_out, task.num_classes
 
     def fitted(indices, lr):
         torch.manual_seed(seed)
@@ -50,14 +45,14 @@ def finetune(run, epochs: int = 30, lr_grid: Sequence[float] = LR_GRID, batch_si
     if len(held_idx):
         for lr in lr_grid:
             model = fitted(fit_idx, lr)
-            held_out[lr] = classifier.accuracy(model, data.loader(eval_train_ds, held_idx, 256, False, num_workers), device)["top1"]
+            held_out[lr] = classifier.accuracy(model, data.loader(task.train, held_idx, 256, False, num_workers), device)["top1"]
         best_lr = max(held_out, key=held_out.get)
     else:
         best_lr = fixed_lr
     model = fitted(labelled, best_lr)
     if save_to is not None:
         save_model(model, save_to)
-    val = classifier.accuracy(model, data.loader(val_ds, None, 256, False, num_workers), device)
+    val = classifier.accuracy(model, data.loader(task.val, None, 256, False, num_workers), device)
     return {"epochs": epochs, "min_steps": min_steps, "lr_grid": list(lr_grid),
             "held_out_top1": {str(k): v for k, v in held_out.items()}, "lr": best_lr,
             "selected": "held-out" if held_out else "fixed", "lr_at_grid_edge": bool(held_out) and best_lr in (min(lr_grid), max(lr_grid)), "num_labelled": int(len(labelled)), "num_held_out": int(len(held_idx)), **val}

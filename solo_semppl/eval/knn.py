@@ -24,15 +24,10 @@ def knn_predict(bank, bank_labels, queries, num_classes: int, k: int, temperatur
 
 def knn(run, ks: Sequence[int] = (1, 5, 10, 20, 50), temperatures: Sequence[float] = (0.02, 0.07, 0.2),
         device: str = "cpu", seed: int = 0, num_workers: int = 0) -> Dict:
-    transform = data.run_transforms(run.args, False)
-    train_ds, val_ds = data.dataset(run.args, True, transform), data.dataset(run.args, False, transform)
-    data.check_classes(train_ds, val_ds, str(run.args.data.val_path))
-    targets = data.targets_of(train_ds)
-    labelled = data.labelled_indices(run, train_ds)
-    fit_idx, held_idx = data.holdout(labelled, targets, seed=seed)
-    num_classes = int(targets.max()) + 1
-    feats, labels = data.features(run.backbone, data.loader(train_ds, labelled, 256, False, num_workers), device)
-    val_feats, val_labels = data.features(run.backbone, data.loader(val_ds, None, 256, False, num_workers), device)
+    task = data.labelled_task(run, data.run_transforms(run.args, False), seed=seed)
+    labelled, fit_idx, held_idx, num_classes = task.labelled, task.fit, task.held_out, task.num_classes
+    feats, labels = data.features(run.backbone, data.loader(task.train, labelled, 256, False, num_workers), device)
+    val_feats, val_labels = data.features(run.backbone, data.loader(task.val, None, 256, False, num_workers), device)
     is_fit = torch.from_numpy(np.isin(labelled, fit_idx))
     held_out = {}
     if len(held_idx):

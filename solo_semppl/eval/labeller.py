@@ -81,11 +81,8 @@ def crop_embeddings(network, ds, indices, views: int, seed: int, num_workers: in
 def labeller(run, views: int = 4, device: str = "cpu", seed: int = 0, num_workers: int = 0) -> Dict:
     """The result record: top-1 (%), the vote agreement, views, k."""
     online, target = labeller_networks(run)
-    crops = data.run_transforms(run.args, True)
-    train_ds, val_ds = data.dataset(run.args, True, crops), data.dataset(run.args, False, crops)
-    data.check_classes(train_ds, val_ds, str(run.args.data.val_path))
-    num_classes = int(data.targets_of(train_ds).max()) + 1
-    labelled = data.labelled_indices(run, train_ds)
+    task = data.labelled_task(run, data.run_transforms(run.args, True), seed=seed)
+    train_ds, val_ds, labelled, num_classes = task.train, task.val, task.labelled, task.num_classes
     k = int(OmegaConf.select(run.args, "method_kwargs.knn_k", default=1) or 1)
     bank, bank_labels = crop_embeddings(target.to(device), train_ds, labelled, views, seed, num_workers)
     queries, val_labels = crop_embeddings(online.to(device), val_ds, None, views, seed + 1, num_workers)

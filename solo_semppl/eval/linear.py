@@ -14,16 +14,11 @@ from solo_semppl.eval import classifier, data
 
 def linear(run, epochs: int = 100, lr_grid: Sequence[float] = (0.01, 0.1, 1.0), batch_size: int = 256,
            all_labels: bool = False, device: str = "cpu", seed: int = 0, num_workers: int = 0) -> Dict:
-    transform = data.run_transforms(run.args, False)
-    train_ds, val_ds = data.dataset(run.args, True, transform), data.dataset(run.args, False, transform)
-    data.check_classes(train_ds, val_ds, str(run.args.data.val_path))
-    targets = data.targets_of(train_ds)
-    labelled = data.labelled_indices(run, train_ds, all_labels)
-    fit_idx, held_idx = data.holdout(labelled, targets, seed=seed)
-    feats, labels = data.features(run.backbone, data.loader(train_ds, labelled, 256, False, num_workers), device)
+    task = data.labelled_task(run, data.run_transforms(run.args, False), all_labels, seed)
+    labelled, fit_idx, held_idx, num_classes = task.labelled, task.fit, task.held_out, task.num_classes
+    feats, labels = data.features(run.backbone, data.loader(task.train, labelled, 256, False, num_workers), device)
     position = {int(i): p for p, i in enumerate(labelled)}
-    val_feats, val_labels = data.features(run.backbone, data.loader(val_ds, None, 256, False, num_workers), device)
-    num_classes = int(targets.max()) + 1
+    val_feats, val_labels = data.features(run.backbone, data.loader(task.val, None, 256, False, num_workers), device)
 
     def batches(rows, x, y, shuffle):
         ds = torch.utils.data.TensorDataset(x[rows], y[rows])

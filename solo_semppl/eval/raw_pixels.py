@@ -15,10 +15,10 @@ def raw_pixel_floor(run, size: int = 8) -> Dict:
     from sklearn.linear_model import LogisticRegression
 
     pixels = transforms.Compose([transforms.Grayscale(), transforms.Resize((size, size)), transforms.ToTensor()])
-    train_ds, val_ds = data.dataset(run.args, True, pixels), data.dataset(run.args, False, pixels)
-    labelled = data.labelled_indices(run, train_ds)
-    x, y = data.features(torch.nn.Flatten(), data.loader(train_ds, labelled, 256, False))
-    val_x, val_y = data.features(torch.nn.Flatten(), data.loader(val_ds, None, 256, False))
+    task = data.labelled_task(run, pixels)
+    labelled = task.labelled
+    x, y = data.features(torch.nn.Flatten(), data.loader(task.train, labelled, 256, False))
+    val_x, val_y = data.features(torch.nn.Flatten(), data.loader(task.val, None, 256, False))
     model = LogisticRegression(max_iter=5000).fit(x.numpy(), y.numpy())
     top1 = 100.0 * float(np.mean(model.predict(val_x.numpy()) == val_y.numpy()))
     return {"size": size, "num_labelled": int(len(labelled)), "top1": top1}
