@@ -26,22 +26,19 @@ class Run:
 
 
 def build_backbone(args: DictConfig) -> nn.Module:
-    """The backbone of a run, fc removed, with solo-learn's CIFAR stem rule for ResNets."""
-    import torchvision
-
+    """The backbone of a run, fc removed: ours (the tiny CNN), the zoo's builder for kwarg-free
+    torchvision ResNets (``zoo.backbones.build_backbone``, with solo-learn's CIFAR stem rule),
+    solo-learn's own constructors for everything else."""
     from solo_semppl.backbones import BACKBONES
+    from solo_semppl.zoo.backbones import TORCHVISION_ARCHS
+    from solo_semppl.zoo.backbones import build_backbone as build_zoo_backbone
 
     name = args.backbone.name
     kwargs = dict(OmegaConf.to_container(args.backbone.get("kwargs") or {}))
     if name in BACKBONES:
         return BACKBONES[name](args.method, **kwargs)
-    if name in ("resnet18", "resnet50"):
-        net = getattr(torchvision.models, name)(**kwargs)
-        net.fc = nn.Identity()
-        if args.data.dataset in ("cifar10", "cifar100"):
-            net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=2, bias=False)
-            net.maxpool = nn.Identity()
-        return net
+    if name in TORCHVISION_ARCHS and not kwargs:
+        return build_zoo_backbone(name, stem="cifar" if args.data.dataset in ("cifar10", "cifar100") else "imagenet")
     try:
         from solo.methods.base import BaseMethod
     except ImportError as err:
