@@ -6,10 +6,10 @@ in-memory batched pipeline with the lean loop (the digits defaults), side by sid
 
 Each round runs every configuration once, in its own process, in the order A, B, A, B ... (so
 a load on a shared machine hits both); each run is ``solo-semppl pretrain`` itself (the real
-loader, model, logging and checkpoints) on the embedded digits folder. Timed: the wall time
-from one ``on_train_batch_start`` to the next (a step, loader included) and the time from
-``on_train_batch_end`` to the next start (the loader and the loop between batches), after
-``--warmup`` steps of each run. Printed: per configuration the median step and loader share with
+loader, model, logging and checkpoints) on the embedded digits folder. Timed, after
+``--warmup`` steps of each run: the wall time from one ``on_train_batch_start`` to the next (a
+step, loader included) and the time spent inside the training DataLoader's ``__next__`` (the
+loader's share of the step). Printed: per configuration the median step and loader share with
 their spread over rounds, and the speed-up. Target (issue 12): speed-up >= 2.5 and loader share
 < 10 %.
 """
@@ -32,6 +32,7 @@ CONFIGS = {
 
 def one(name: str, args) -> dict:
     import lightning.pytorch as pl
+    from torch.utils.data.dataloader import _BaseDataLoaderIter
 
     from solo_semppl.training.configs import CONFIG_DIR
     from solo_semppl.training.pretrain import run
@@ -39,14 +40,22 @@ def one(name: str, args) -> dict:
     from solo_semppl.training.configs import compose
 
     root = materialise_digits(args.cache)
-    marks = {"start": [], "end": []}
+    marks = {"start": [], "loader": []}
 
     class Timer(pl.Callback):
         def on_train_batch_start(self, *a):
             marks["start"].append(time.perf_counter())
 
-        def on_train_batch_end(self, *a):
-            marks["end"].append(time.perf_counter())
+    loader_next = _BaseDataLoaderIter.__next__
+
+    def timed_next(self):
+        begin = time.perf_counter()
+        try:
+            return loader_next(self)
+        finally:
+            marks["loader"].append(time.perf_counter() - begin)
+
+    _BaseDataLoaderIter.__next__ = timed_next
 
     init = pl.Trainer.__init__
 
@@ -58,10 +67,9 @@ def one(name: str, args) -> dict:
     overrides = [f"data.train_path={root / 'train'}", "data.val_path=null", f"max_epochs={args.epochs}",
                  f"checkpoint.dir={tempfile.mkdtemp()}", "+enable_progress_bar=False", *CONFIGS[name]]
     run(compose(CONFIG_DIR / "pretrain" / "digits", args.method, overrides))
-    start, end = marks["start"][args.warmup:], marks["end"][args.warmup:]
+    start = marks["start"][args.warmup:]
     steps = [b - a for a, b in zip(start, start[1:])]
-    gaps = [b - a for a, b in zip(end, start[1:])]
-    return {"step": statistics.median(steps), "loader": statistics.median(gaps) / statistics.median(steps)}
+    return {"step": statistics.median(steps), "loader": statistics.median(marks["loader"][args.warmup:]) / statistics.median(steps)}
 
 
 def spread(values) -> str:
