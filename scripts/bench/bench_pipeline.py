@@ -39,7 +39,7 @@ def one(name: str, args) -> dict:
     from solo_semppl.data.digits import materialise_digits
     from solo_semppl.training.configs import compose
 
-    root = materialise_digits(args.cache)
+    root = materialise_digits(args.cache_dir)
     marks = {"start": [], "loader": []}
 
     class Timer(pl.Callback):
@@ -82,7 +82,7 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=2, help="per run (22 steps an epoch)")
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--cache", default=None)
+    p.add_argument("--cache-dir", default=None)
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:

@@ -15,9 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-
-def default_cache() -> Path:
-    return Path(os.environ.get("SOLO_SEMPPL_CACHE", Path.home() / ".cache" / "solo_semppl"))
+from solo_semppl.io.cache import cache_root
 
 
 def stratified_val(targets: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
@@ -34,7 +32,7 @@ def materialise_digits(cache_dir=None, size: int = 32, val_fraction: float = 0.2
     """Writes the digits image folder once and returns its root (``train/`` and ``val/`` inside)."""
     from sklearn.datasets import load_digits
 
-    root = Path(cache_dir or default_cache()) / f"digits-{size}px-seed{seed}"
+    root = Path(cache_dir or cache_root()) / f"digits-{size}px-seed{seed}"
     if (root / "split.json").is_file():
         return root
     digits = load_digits()

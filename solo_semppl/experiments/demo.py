@@ -17,7 +17,7 @@ from solo_semppl.experiments.compare import (
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="solo-semppl demo", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/demo", type=Path)
-    p.add_argument("--cache", default=None, help="where the digits images go (default $SOLO_SEMPPL_CACHE or ~/.cache/solo_semppl)")
+    p.add_argument("--cache-dir", default=None, help="where the digits images go (default the cache root: $SOLO_SEMPPL_CACHE or ~/.cache/solo_semppl)")
     p.add_argument("--labels", nargs="+", default=["10%", "1%"])
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -32,7 +32,7 @@ def main(argv: List[str]) -> int:
     from solo_semppl.experiments.evaluate import evaluator
 
     args = parse_with_overrides(parser(), argv)
-    data = digits_overrides(args.cache)
+    data = digits_overrides(args.cache_dir)
     print(f"digits image folders: {', '.join(o.split('=', 1)[1] for o in data)}")
     overrides = [*data, f"max_epochs={args.epochs}", *args.overrides]
     report = compare(config_dir_of("digits"), args.out, args.labels, args.methods, args.seeds, overrides,

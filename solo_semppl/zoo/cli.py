@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = command("download", _download, "download a model's backbone file (verified, cached); prints its path")
     cmd.add_argument("name")
-    cmd.add_argument("--cache-dir", help="default $SOLO_SEMPPL_CACHE or ~/.cache/solo-semppl/zoo")
+    cmd.add_argument("--cache-dir", help="default <cache root>/zoo, the cache root being $SOLO_SEMPPL_CACHE or ~/.cache/solo_semppl")
     cmd.add_argument("--retries", type=int, default=3, help="extra attempts per URL (default 3)")
     cmd.add_argument("--backoff", type=float, default=1.0, help="seconds before the first retry, doubling (default 1)")
     cmd.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds (default 60)")

@@ -18,10 +18,11 @@ from typing import Mapping, Union
 from urllib.parse import urlparse
 
 from solo_semppl.io.atomic import temp_file
+from solo_semppl.io.cache import cache_root
+
 from .hashing import sha256_file
 from .manifest import ManifestLike, find_entry
 
-CACHE_ENV = "SOLO_SEMPPL_CACHE"
 _CHUNK = 1 << 20
 _sleep = time.sleep  # replaced in tests to observe the backoff
 
@@ -31,8 +32,9 @@ class DownloadError(RuntimeError):
 
 
 def cache_dir_path(cache_dir: Union[None, str, Path] = None) -> Path:
-    """``cache_dir``, else ``$SOLO_SEMPPL_CACHE``, else ``~/.cache/solo-semppl/zoo``."""
-    return Path(cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "solo-semppl" / "zoo")
+    """``cache_dir``, else ``zoo/`` in the cache root (``io.cache``: ``$SOLO_SEMPPL_CACHE`` or
+    ``~/.cache/solo_semppl``)."""
+    return Path(cache_dir) if cache_dir else cache_root() / "zoo"
 
 
 def cached_path(entry: Mapping, cache_dir: Union[None, str, Path] = None) -> Path:
