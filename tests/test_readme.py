@@ -26,3 +26,12 @@ def test_cli_help_lists_every_subcommand(capsys):
     out = capsys.readouterr().out
     assert all(name in out for name in SUBCOMMANDS)
     assert main(["nope"]) == 2
+
+
+def test_evaluation_commands_report_bad_input_in_one_line(tmp_path, capsys):
+    from solo_semppl.cli.main import ONE_LINE_ERRORS, SUBCOMMANDS, main
+
+    assert set(ONE_LINE_ERRORS) == set(SUBCOMMANDS) - {"pretrain", "zoo", "configs"}
+    assert main(["labeller", "--run", str(tmp_path / "missing")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"solo-semppl labeller: error: run = '{tmp_path / 'missing'}': expected a .ckpt file or a folder holding one"

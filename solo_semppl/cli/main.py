@@ -25,6 +25,10 @@ SUBCOMMANDS = {
 }
 
 
+# hydra reports pretrain's errors itself, the zoo CLI its own; the rest print one line
+ONE_LINE_ERRORS = ("demo", "compare", "ablate", "curve", "finetune", "linear", "knn", "labeller", "ood")
+
+
 def usage() -> str:
     lines = ["usage: solo-semppl <command> [args]", "", "commands:"]
     lines += [f"  {name:<10} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
@@ -42,7 +46,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     import importlib
 
     module_name, _, function = SUBCOMMANDS[argv[0]][0].partition(":")
-    return getattr(importlib.import_module(module_name), function or "main")(argv[1:]) or 0
+    handler = getattr(importlib.import_module(module_name), function or "main")
+    if argv[0] in ONE_LINE_ERRORS:
+        try:
+            return handler(argv[1:]) or 0
+        except ValueError as err:  # bad input: one line naming the key or file, exit status 1
+            print(f"solo-semppl {argv[0]}: error: {err}", file=sys.stderr)
+            return 1
+    return handler(argv[1:]) or 0
 
 
 if __name__ == "__main__":
