@@ -5,10 +5,11 @@ Config key (validated with the other ``method_kwargs`` of relic / semppl):
         training with ``NonFiniteLossError``; 1 stops at the first one; 0 turns the guard off
         (no check, so no host read of the loss each step: the TPU config's setting).
 """
-from typing import Dict
+from typing import Dict, List
 
 import torch
 import torch.distributed as dist
+import torch.nn as nn
 
 
 def finite_on_all_ranks(loss: torch.Tensor) -> bool:
@@ -62,3 +63,31 @@ class NonFiniteGuard:
 
     def load_state_dict(self, state: Dict[str, int]) -> None:
         self.consecutive, self.total = int(state["consecutive"]), int(state["total"])
+
+
+class NormStatistics:
+    """The batch-norm running statistics of a module, saved before a step so that a skipped step
+    can put them back: the buffers are found once (the first ``save``) and copied into
+    preallocated tensors, no module walk and no allocation per step.
+
+    Example:
+        >>> stats = NormStatistics()
+        >>> stats.save(model)      # before the forward
+        >>> stats.restore()        # the step was skipped
+    """
+
+    def __init__(self):
+        self.buffers: List[torch.Tensor] = []
+        self.saved: List[torch.Tensor] = []
+
+    def save(self, module: nn.Module) -> None:
+        if not self.buffers:
+            self.buffers = [buffer for m in module.modules() if isinstance(m, nn.modules.batchnorm._NormBase)
+                            for buffer in (m.running_mean, m.running_var, m.num_batches_tracked) if buffer is not None]
+            self.saved = [torch.empty_like(buffer) for buffer in self.buffers]
+        for saved, buffer in zip(self.saved, self.buffers):
+            saved.copy_(buffer)
+
+    def restore(self) -> None:
+        for buffer, saved in zip(self.buffers, self.saved):
+            buffer.copy_(saved)

@@ -165,3 +165,20 @@ def test_ranks_agree_to_skip_when_one_rank_has_a_nan_loss(tmp_path):
     port = 29700 + os.getpid() % 200
     mp.spawn(agreement_worker, args=(port, str(tmp_path / "rank")), nprocs=2, join=True)
     assert [torch.load(tmp_path / f"rank.{r}") for r in (0, 1)] == [[False, True], [False, True]]
+
+
+def test_norm_statistics_put_back_what_a_forward_changed_in_every_batch_norm_layer():
+    from solo_semppl.nonfinite import NormStatistics
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
+                                torch.nn.LazyLinear(5), torch.nn.BatchNorm1d(5))
+    model(torch.randn(4, 3, 6, 6))  # materialise the lazy layer
+    stats = NormStatistics()
+    for _ in range(2):  # the second save reuses the buffers it found and its own copies
+        stats.save(model)
+        before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k or "num_batches" in k}
+        model(torch.randn(4, 3, 6, 6) * 3 + 1)
+        assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items() if k in before)
+        stats.restore()
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items() if k in before)
+    assert len(stats.buffers) == 6

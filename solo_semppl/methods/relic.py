@@ -13,7 +13,7 @@ from solo.utils.momentum import initialize_momentum_params
 from solo_semppl.data.semi_config import resolve_split
 from solo_semppl.lars import LARS
 from solo_semppl.losses import relic_loss, sample_negatives
-from solo_semppl.nonfinite import NonFiniteGuard, finite_on_all_ranks
+from solo_semppl.nonfinite import NonFiniteGuard, NormStatistics, finite_on_all_ranks
 from solo_semppl.options import apply_options, choice, non_negative, positive_int
 from solo_semppl.seeding import mix_seed
 
@@ -108,6 +108,7 @@ class ReLIC(BaseMomentumMethod):
         self.register_buffer("labelled_mask", None if split is None else split.mask())
         self.seed = int(omegaconf.OmegaConf.select(cfg, "seed", default=5))
         self.nonfinite = NonFiniteGuard(kw.max_nonfinite_steps)
+        self.norm_stats = NormStatistics()
 
     @classmethod
     def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
@@ -206,7 +207,8 @@ class ReLIC(BaseMomentumMethod):
     def training_step(self, batch: Sequence[Any], batch_idx: int) -> torch.Tensor:
         indexes, X, targets = batch
         visible = self.visible_targets(indexes, targets)
-        norm_stats = [(b, b.clone()) for b in self.norm_statistics()] if self.nonfinite.enabled else []
+        if self.nonfinite.enabled:
+            self.norm_stats.save(self)
         out = super().training_step([indexes, X, visible], batch_idx)
         online = gather_views(torch.stack(out["p"]), with_grad=True)
         target = gather_views(torch.stack(out["momentum_z"]), with_grad=False)
@@ -225,21 +227,13 @@ class ReLIC(BaseMomentumMethod):
             skip = self.nonfinite.skip(finite_on_all_ranks(loss))
             self.log("train_nonfinite_steps", float(self.nonfinite.total))
             if skip:  # undo the forward's batch-norm statistics; without a loss Lightning skips backward,
-                for buffer, saved in norm_stats:  # and without gradients the optimiser changes nothing
-                    buffer.copy_(saved)
+                self.norm_stats.restore()  # and without gradients the optimiser changes nothing
                 return None
         # relic terms come from the gathered global batch, equal on every rank: no sync_dist (on
         # XLA a per-step host rendezvous per metric); solo-learn's simclr/byol losses are per rank
         self.log_dict(metrics, on_epoch=True, sync_dist=self.cfg.method_kwargs.base_loss != "relic")
         self.after_loss(step)
         return loss
-
-    def norm_statistics(self) -> List[torch.Tensor]:
-        """Running statistics of the batch-norm layers (a training forward updates them)."""
-        return [
-            buffer for m in self.modules() if isinstance(m, nn.modules.batchnorm._NormBase)
-            for buffer in (m.running_mean, m.running_var, m.num_batches_tracked) if buffer is not None
-        ]
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         if not outputs:  # a skipped non-finite step (training_step returned None): no EMA update
