@@ -1,9 +1,14 @@
 """Training-step time and peak memory of semppl vs relic (and both vs solo-learn's byol at 2
-large crops) at the same backbone, crops and batch; each configuration runs in its own process,
-all in one invocation, and the ratios are printed side by side.
+large crops), and of relic with the NaN guard off, at the same backbone, crops and batch.
 
-    python scripts/bench/bench_step.py --backbone resnet18 --size 32 --batch 64 --steps 8
-Targets (issue 3): semppl / relic <= 1.10 in step time and in peak memory. Memory is the peak
+    python scripts/bench/bench_step.py --backbone resnet18 --size 32 --batch 64 --steps 20 --rounds 3
+
+Each configuration runs in its own process; the configurations are interleaved round by round
+(A, B, C, ..., A, B, C, ...) so that a load on a shared machine hits all of them; each run times
+``--steps`` steps after 2 warm-up steps and reports their median. Printed: per configuration the
+median over rounds with [min, max], and each ratio computed per round, with its [min, max].
+Targets (issue 15): semppl / relic <= 1.05 at 4+2 and at 2+0 crops; relic / solo-learn byol <=
+1.02 at 2 crops; guard on / off <= 1.02; peak memory semppl / relic <= 1.10. Memory is the peak
 RSS growth of the process during training (CPU) or torch.cuda.max_memory_allocated (GPU).
 """
 import argparse
@@ -20,7 +25,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-CONFIGS = [("relic", 4, 2), ("semppl", 4, 2), ("byol", 2, 0), ("relic", 2, 0), ("semppl", 2, 0)]
+# (method, large crops, small crops, NaN guard on)
+CONFIGS = [("relic", 4, 2, True), ("semppl", 4, 2, True), ("byol", 2, 0, True), ("relic", 2, 0, True),
+           ("semppl", 2, 0, True), ("relic", 2, 0, False)]
 
 
 def rss_mib() -> float:
@@ -28,7 +35,7 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def one(method, large, small, args):
+def one(method, large, small, guard, args):
     """Builds the method from the digits configs on random data and times ``args.steps`` steps."""
     import lightning.pytorch as pl
     from solo.args.pretrain import parse_cfg
@@ -52,6 +59,8 @@ def one(method, large, small, args):
                  f"augmentations.1.crop_size={args.size // 2}", f"augmentations.1.num_crops={small}",
                  "method_kwargs.proj_hidden_dim=4096", "method_kwargs.proj_output_dim=256",
                  "method_kwargs.pred_hidden_dim=4096"]
+    if not guard:
+        overrides.append("++method_kwargs.max_nonfinite_steps=0")
     cfg = compose(CONFIG_DIR / "pretrain" / "digits", method, overrides)
     normalise_devices(cfg)
     model = METHODS[method](parse_cfg(cfg))
@@ -80,32 +89,46 @@ def one(method, large, small, args):
     return {"time": statistics.median(times[2:]), "memory": peak}
 
 
+def spread(values) -> str:
+    return f"{statistics.median(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backbone", default="resnet18")
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        method, large, small = args.one.split(":")
-        print(json.dumps(one(method, int(large), int(small), args)))
+        method, large, small, guard = args.one.split(":")
+        print(json.dumps(one(method, int(large), int(small), guard == "on", args)))
         return
-    results = {}
-    for method, large, small in CONFIGS:
-        cmd = [sys.executable, __file__, "--one", f"{method}:{large}:{small}"] + sys.argv[1:]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-        results[(method, large)] = json.loads(out)
-        r = results[(method, large)]
-        print(f"{method:7s} {large}+{small} crops: step {r['time'] * 1e3:8.1f} ms, peak memory +{r['memory']:8.1f} MiB", flush=True)
-    relic, semppl = results[("relic", 4)], results[("semppl", 4)]
-    print(f"semppl / relic at 4+2 crops: step time {semppl['time'] / relic['time']:.3f}, "
-          f"peak memory {semppl['memory'] / relic['memory']:.3f} (targets <= 1.10)")
-    byol = results[("byol", 2)]["time"]
-    print(f"2 large crops, step time vs solo-learn byol: relic {results[('relic', 2)]['time'] / byol:.2f}x, "
-          f"semppl {results[('semppl', 2)]['time'] / byol:.2f}x")
+    runs = {config: [] for config in CONFIGS}
+    for r in range(args.rounds):
+        for config in CONFIGS:
+            method, large, small, guard = config
+            tag = f"{method}:{large}:{small}:{'on' if guard else 'off'}"
+            cmd = [sys.executable, __file__, "--one", tag] + sys.argv[1:]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            runs[config].append(json.loads(out))
+            row = runs[config][-1]
+            print(f"round {r}: {tag:18s} step {row['time'] * 1e3:8.1f} ms, peak memory +{row['memory']:8.1f} MiB", flush=True)
+    for config, rows in runs.items():
+        print(f"{config[0]:7s} {config[1]}+{config[2]} crops, guard {'on ' if config[3] else 'off'}: step ms "
+              f"{spread([1e3 * row['time'] for row in rows])}, peak MiB {spread([row['memory'] for row in rows])}")
+
+    def ratio(a, b, key="time"):
+        return spread([x[key] / y[key] for x, y in zip(runs[a], runs[b])])
+
+    print(f"semppl / relic at 4+2 crops: step {ratio(CONFIGS[1], CONFIGS[0])}, "
+          f"peak memory {ratio(CONFIGS[1], CONFIGS[0], 'memory')} (targets <= 1.05, memory <= 1.10)")
+    print(f"semppl / relic at 2+0 crops: step {ratio(CONFIGS[4], CONFIGS[3])} (target <= 1.05)")
+    print(f"relic / solo-learn byol at 2 crops: step {ratio(CONFIGS[3], CONFIGS[2])} (target <= 1.02)")
+    print(f"relic at 2 crops, NaN guard on / off: step {ratio(CONFIGS[3], CONFIGS[5])} (target <= 1.02)")
 
 
 if __name__ == "__main__":
