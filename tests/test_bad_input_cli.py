@@ -23,6 +23,7 @@ def pretrain(train, out, extra=()):
 
 
 @needs_solo
+@pytest.mark.slow
 def test_corrupt_image_stops_the_cli_before_training_naming_the_file(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     train = make_folder(tmp_path / "train", per_class=8, size=16)

@@ -29,6 +29,7 @@ def test_config_composes_with_large_crops_first(path):
         assert large == 4 and sum(a.num_crops for a in cfg.augmentations) == 6
 
 
+@pytest.mark.slow
 def test_methods_of_a_dataset_are_like_for_like():
     by_dataset = defaultdict(dict)
     for path in METHOD_FILES:

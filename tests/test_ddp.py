@@ -4,6 +4,7 @@ so that batch-norm uses the same statistics on both sides; negatives and positiv
 generators seeded by (seed, step), the same on every rank."""
 import os
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -62,6 +63,7 @@ def worker(rank, folder, port, out):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_ranks_with_half_batches_match_one_rank(tmp_path):
     from solo_fixtures import make_image_folder
 

@@ -69,6 +69,7 @@ def test_knn_predict_matches_brute_force():
         assert got[q].tolist() == pytest.approx(scores, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_hyperparameters_are_chosen_without_the_validation_set(run_dir, monkeypatch):
     from solo_semppl.eval import data, finetune as finetune_module
 
@@ -115,6 +116,7 @@ def test_validation_classes_must_match(run_dir, tmp_path):
         finetune(load_run(run_dir), epochs=1)
 
 
+@pytest.mark.slow
 def test_ood_variants_and_logit_restriction(run_dir, tmp_path):
     from solo_semppl.eval.finetune import finetune
     from solo_semppl.eval.ood import ood, training_indices

@@ -84,6 +84,7 @@ def test_ablation_folders_are_valid_in_hydra_overrides():
 
 
 @needs_solo
+@pytest.mark.slow
 def test_ablation_settings_that_resolve_alike_are_one_run():
     from solo_semppl.experiments.ablate import plan, safe
     from solo_semppl.experiments.compare import config_dir_of
@@ -120,6 +121,7 @@ def test_grid_trains_a_shared_folder_once(tmp_path, monkeypatch):
     assert [(r["value"], r["finetune_top1"]) for r in rows] == [("a", 1), ("b", 2), ("c", 1)]
 
 
+@pytest.mark.slow
 def test_grid_workers_give_the_sequential_rows(tmp_path):
     from solo_semppl.experiments.compare import run_grid
 

@@ -136,6 +136,7 @@ def test_batch_without_labelled_images_gives_no_nan(folder):
     assert logged and all(torch.isfinite(v).all() for v in logged.values()), logged
 
 
+@pytest.mark.slow
 def test_semppl_without_semantic_positives_equals_relic(folder):
     from solo_fixtures import fit
 
@@ -160,6 +161,7 @@ def test_semantic_positives_change_the_loss(folder):
     assert int(with_sempos.queue.valid.sum()) > 0
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_gives_identical_outputs(folder, tmp_path):
     from solo_fixtures import fit
 
@@ -191,6 +193,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(folder, tmp_path):
         "++method_kwargs.queue_dtype=bfloat16",
     ],
 )
+@pytest.mark.slow
 def test_every_switch_changes_training(folder, switch):
     """Same weights, data and seed; only the switch differs: the losses after the first steps
     (the queue is empty at step 0) must differ from the default's."""

@@ -122,6 +122,7 @@ def test_a_nan_step_changes_no_weight_no_ema_and_no_queue_and_is_logged(folder, 
 
 @needs_solo
 @pytest.mark.parametrize("limit", [2, 3])
+@pytest.mark.slow
 def test_training_stops_after_max_nonfinite_steps_bad_steps(folder, monkeypatch, limit):
     from test_methods import build
 
@@ -157,6 +158,7 @@ def agreement_worker(rank, port, out):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ranks_agree_to_skip_when_one_rank_has_a_nan_loss(tmp_path):
     import os
 

@@ -47,6 +47,7 @@ def run_pretrain(method, folder, out, extra=()):
 
 
 @pytest.mark.parametrize("method", ["semppl", "relic", "simclr", "byol"])
+@pytest.mark.slow
 def test_each_method_trains_and_writes_a_solo_learn_run_folder(method, folder, tmp_path):
     run_dir = run_pretrain(method, folder, tmp_path)
     args = json.loads((run_dir / "args.json").read_text())
@@ -75,6 +76,7 @@ def test_installed_config_names_resolve(tmp_path):
         resolve_config_args(["--config-name=nope/semppl"])
 
 
+@pytest.mark.slow
 def test_semppl_loss_falls_when_overfitting_a_tiny_set(folder):
     from test_methods import build, dataset_of
 
@@ -96,6 +98,7 @@ def upstream_checkout():
     return script if script.is_file() else None
 
 
+@pytest.mark.slow
 def test_upstream_main_pretrain_runs_semppl_through_the_callback(folder, tmp_path):
     script = upstream_checkout()
     if script is None:

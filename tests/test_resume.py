@@ -57,6 +57,7 @@ def step_losses(run_dir):
 
 @needs_solo
 @pytest.mark.parametrize("pipeline", ["tensor", "torchvision"])
+@pytest.mark.slow
 def test_a_run_resumed_mid_epoch_reproduces_the_uninterrupted_run(folder, tmp_path, monkeypatch, pipeline):
     from solo_semppl.training.resume import RESUME_KEY, StepCheckpointer
 
