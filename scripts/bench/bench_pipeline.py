@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+from spread import spread  # scripts/bench/spread.py, beside this file
+
 # main before the lean loop: per-image PIL crops, log every 5 steps, last-step.ckpt every 10
 CONFIGS = {
     "torchvision": ["data.pipeline=torchvision", "log_every_n_steps=5", "checkpoint.every_n_steps=10",
@@ -70,10 +72,6 @@ def one(name: str, args) -> dict:
     start = marks["start"][args.warmup:]
     steps = [b - a for a, b in zip(start, start[1:])]
     return {"step": statistics.median(steps), "loader": statistics.median(marks["loader"][args.warmup:]) / statistics.median(steps)}
-
-
-def spread(values) -> str:
-    return f"{statistics.median(values):.4g} [{min(values):.4g}, {max(values):.4g}]"
 
 
 def main():

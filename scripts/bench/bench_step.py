@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from spread import spread  # scripts/bench/spread.py, beside this file
 
 # (method, large crops, small crops, NaN guard on)
 CONFIGS = [("relic", 4, 2, True), ("semppl", 4, 2, True), ("byol", 2, 0, True), ("relic", 2, 0, True),
@@ -89,10 +90,6 @@ def one(method, large, small, guard, args):
     return {"time": statistics.median(times[2:]), "memory": peak}
 
 
-def spread(values) -> str:
-    return f"{statistics.median(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backbone", default="resnet18")
@@ -119,10 +116,10 @@ def main():
             print(f"round {r}: {tag:18s} step {row['time'] * 1e3:8.1f} ms, peak memory +{row['memory']:8.1f} MiB", flush=True)
     for config, rows in runs.items():
         print(f"{config[0]:7s} {config[1]}+{config[2]} crops, guard {'on ' if config[3] else 'off'}: step ms "
-              f"{spread([1e3 * row['time'] for row in rows])}, peak MiB {spread([row['memory'] for row in rows])}")
+              f"{spread(fmt='.3f', values=[1e3 * row['time'] for row in rows])}, peak MiB {spread(fmt='.3f', values=[row['memory'] for row in rows])}")
 
     def ratio(a, b, key="time"):
-        return spread([x[key] / y[key] for x, y in zip(runs[a], runs[b])])
+        return spread(fmt='.3f', values=[x[key] / y[key] for x, y in zip(runs[a], runs[b])])
 
     print(f"semppl / relic at 4+2 crops: step {ratio(CONFIGS[1], CONFIGS[0])}, "
           f"peak memory {ratio(CONFIGS[1], CONFIGS[0], 'memory')} (targets <= 1.05, memory <= 1.10)")
