@@ -7,7 +7,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "solo_semppl"
 # bottom to top; the root package's register() binds the methods, so it sits with them
 LAYERS = [
     ("io",),
-    ("losses", "semantic", "options", "nonfinite", "lars", "seeding"),
+    ("losses", "semantic", "step", "options", "nonfinite", "lars", "seeding"),
     ("backbones", "zoo"),
     ("data",),
     ("methods", "__init__"),

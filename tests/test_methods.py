@@ -65,11 +65,20 @@ def test_unknown_method_kwarg_names_the_key_and_lists_valid_ones(folder):
         ("+semi_supervised.per_class=2", r"exactly one of"),
         ("method_kwargs.num_negatives=8", r"num_negatives = 8: expected at most the global batch size - 1 = 7"),
         ("++method_kwargs.queue_size=4", r"queue capacity 4 is smaller than one global batch \(8\)"),
+        ("++method_kwargs.proj_layers=4", r"method_kwargs\.proj_layers = 4: expected 2 or 3"),
     ],
 )
 def test_bad_config_is_rejected_before_training(folder, override, message):
     with pytest.raises(ValueError, match=message):
         build("semppl", folder, [override])
+
+
+def test_proj_layers_3_is_simclrv2s_deeper_head_for_online_and_target(folder):
+    two, three = build("relic", folder), build("relic", folder, ["++method_kwargs.proj_layers=3"])
+    for model, norms in ((two, 1), (three, 2)):
+        for head in (model.projector, model.momentum_projector):
+            assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in head) == norms
+        assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in model.predictor) == 1
 
 
 def test_fewer_than_two_large_crops_is_rejected(folder):

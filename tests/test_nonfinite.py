@@ -65,16 +65,14 @@ def folder(tmp_path_factory):
 
 def nan_at(model, steps, monkeypatch):
     """Makes the loss NaN when ``model.global_step`` is in ``steps`` (None: always)."""
-    original = model.ssl_terms
+    original = model.finish_step
 
-    def poisoned(out, step):
-        terms = original(out, step)
+    def poisoned(ssl_loss, class_loss, logged):
         if steps is None or model.global_step in steps:
-            value, weight = terms["relic_contrastive"]
-            terms["relic_contrastive"] = (value * float("nan"), weight)
-        return terms
+            ssl_loss = ssl_loss * float("nan")
+        return original(ssl_loss, class_loss, logged)
 
-    monkeypatch.setattr(model, "ssl_terms", poisoned)
+    monkeypatch.setattr(model, "finish_step", poisoned)
 
 
 def train(model, steps):

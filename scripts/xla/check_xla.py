@@ -4,9 +4,9 @@ and checks with torch-xla's own metrics that the step is XLA-friendly.
 Run in its own venv (torch-xla 2.9.0 needs torch 2.9.x; see README.md beside this file):
     PJRT_DEVICE=CPU PYTHONPATH=<repo> /tmp/xla-venv/bin/python scripts/xla/check_xla.py --steps 8
 
-What runs: ``core_step.training_step``, solo-semppl's framework-free core in a hand-written step
-that mirrors ``SemPPL.training_step`` (its docstring lists what it covers and what it does not:
-the Lightning / solo-learn wrapper is not run here).
+What runs: ``core_step.training_step``, which calls ``solo_semppl.step.semppl_step`` (the step the
+solo-learn method calls; its docstring lists what it covers and what it does not: the
+Lightning / solo-learn wrapper is not run here).
 Per step it prints the torch-xla metric deltas: compilations (metric CompileTime), device-to-host
 transfers (metric TransferFromDeviceTime) and aten fallbacks (counters named aten::*, ops with no
 XLA lowering that run on the host), and the drift of the loss from the eager CPU run.

@@ -1,25 +1,21 @@
 """SemPPL as a solo-learn method (``method: semppl``): ReLICv2 plus semantic positives."""
-from typing import Any, Dict, Tuple
+from typing import Any, Sequence
 
 import omegaconf
 import torch
-from solo_semppl.losses import semantic_positive_loss, semantic_regression_loss
-from solo_semppl.options import Option, choice, flag, in_unit_interval, non_negative, positive_int
+
 from solo_semppl.methods.relic import ReLIC, global_batch_size
-from solo_semppl.semantic import (
-    LabelledQueue,
-    knn_pseudo_labels,
-    pseudo_label_metrics,
-    queue_class_coverage,
-    sample_semantic_positives,
-)
+from solo_semppl.options import Option, choice, flag, in_unit_interval, non_negative, positive_int
+from solo_semppl.semantic import LabelledQueue
+from solo_semppl.step import StepConfig, semppl_step
 
 STORAGE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 class SemPPL(ReLIC):
     """SemPPL (Bošnjak et al., ICLR 2023): a queue of target projections of labelled images,
-    k-NN pseudo-labels for unlabelled ones, and semantic positives drawn from the queue.
+    k-NN pseudo-labels for unlabelled ones, and semantic positives drawn from the queue; the loss
+    is ``solo_semppl.step.semppl_step``.
 
     Total loss: c * (L_augm + alpha * L_sempos) + lambda * (I_augm + I_sempos); with
     base_loss simclr/byol: L_base + alpha * L_sempos (semantic term in the same family).
@@ -50,6 +46,7 @@ class SemPPL(ReLIC):
     sempos_correct, queue_class_coverage, queue_fill.
     """
 
+    NEEDS_SPLIT = True
     OPTIONS = {
         **ReLIC.OPTIONS,
         "num_semantic_positives": positive_int(3, allow_zero=True),
@@ -72,11 +69,6 @@ class SemPPL(ReLIC):
 
     def __init__(self, cfg: omegaconf.DictConfig):
         super().__init__(cfg)
-        if self.labelled_mask is None:
-            raise ValueError(
-                "semppl needs a labelled split: set one of semi_supervised.fraction, "
-                "semi_supervised.per_class or semi_supervised.file"
-            )
         kw = cfg.method_kwargs
         self.queue = LabelledQueue(
             self.num_large_crops, self.queue_capacity(cfg), kw.proj_output_dim, STORAGE_DTYPES[kw.queue_dtype]
@@ -97,76 +89,24 @@ class SemPPL(ReLIC):
             )
         return capacity
 
-    def knn_backend(self) -> str:
+    def step_config(self) -> StepConfig:
         backend = self.cfg.method_kwargs.knn_backend
         if backend == "auto":
-            return "faiss" if self.device.type == "cpu" else "torch"
-        return backend
+            backend = "faiss" if self.device.type == "cpu" else "torch"
+        return StepConfig.from_kwargs(self.cfg.method_kwargs, num_classes=self.num_classes, knn_backend=backend)
 
-    def anchor_labels(self, step: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, Any]:
-        """Label of each anchor for semantic positives: ground truth for labelled images, the
-        k-NN pseudo-label (optionally noisy) for the others; and the pseudo-labels themselves."""
-        kw = self.cfg.method_kwargs
-        queries = step["online"][: self.num_large_crops] if kw.pseudo_label_features == "prediction" else step["target"]
-        pseudo = knn_pseudo_labels(
-            queries.detach(), self.queue.embeddings, self.queue.labels, self.num_classes,
-            k=kw.knn_k, votes=kw.knn_votes, threshold=kw.knn_threshold, backend=self.knn_backend(),
-        )
-        if kw.oracle_labels:
-            return step["hidden"], pseudo
-        guessed = pseudo.labels
-        if kw.pseudo_label_noise > 0:
-            generator = self.step_generator(2)
-            flip = torch.rand(guessed.shape, generator=generator).to(guessed.device) < kw.pseudo_label_noise
-            random = torch.randint(0, self.num_classes, guessed.shape, generator=generator).to(guessed.device)
-            guessed = torch.where(flip & pseudo.valid, random, guessed)
-        if not kw.pseudo_labels:
-            guessed = torch.full_like(guessed, -1)
-        labelled = step["visible"] >= 0
-        return torch.where(labelled, step["visible"], guessed), pseudo
-
-    def ssl_terms(self, out, step):
-        terms = super().ssl_terms(out, step)
-        kw = self.cfg.method_kwargs
-        if kw.num_semantic_positives == 0:
-            return terms
-        labels, pseudo = self.anchor_labels(step)
-        index, valid = sample_semantic_positives(
-            labels, self.queue.labels, self.queue.ids, kw.num_semantic_positives,
-            anchor_ids=step["ids"], exclude_self=kw.exclude_self, generator=self.step_generator(1),
-        )
-        views = torch.arange(self.num_large_crops, device=index.device)[:, None, None]
-        positives = self.queue.embeddings[views, index].float()
-        if self.current_epoch < kw.sempos_start_epoch:
-            valid = torch.zeros_like(valid)
-        self.log_telemetry(step, pseudo, index, valid, views)
-        alpha = kw.sempos_weight
-        if kw.base_loss == "byol":
-            return {**terms, "sempos_regression": (semantic_regression_loss(step["online"], positives, valid), alpha)}
-        contrastive, invariance = semantic_positive_loss(
-            step["online"], positives, valid, step["target"], step["negatives"], kw.temperature, kw.kl_form
-        )
-        terms["sempos_contrastive"] = (contrastive, alpha * (kw.contrastive_weight if kw.base_loss == "relic" else 1.0))
-        if kw.base_loss == "relic":
-            terms["sempos_invariance"] = (invariance, kw.invariance_weight)
-        return terms
-
-    @torch.no_grad()
-    def log_telemetry(self, step, pseudo, index, valid, views) -> None:
-        """Pseudo-label quality on unlabelled images (hidden labels, analysis only) and queue use."""
-        unlabelled = step["visible"] < 0
-        metrics = pseudo_label_metrics(pseudo.labels, step["hidden"], self.num_classes, mask=unlabelled)
-        log = {f"train_pl_{name}": value for name, value in metrics.items()}
-        drawn = self.queue.labels[views, index]
-        log.update({
-            "train_pl_agreement": (pseudo.agreement * unlabelled).sum() / unlabelled.sum().clamp(min=1),
-            "train_sempos_valid_fraction": valid.float().mean(),
-            "train_sempos_correct": ((drawn == step["hidden"]) & valid).sum() / valid.sum().clamp(min=1),
-            "train_queue_class_coverage": queue_class_coverage(self.queue.labels, self.num_classes),
-            "train_queue_fill": self.queue.valid.float().mean(),
-        })
-        self.log_dict(log, on_epoch=True)  # from gathered inputs: equal on every rank, no sync_dist
-
-    def after_loss(self, step: Dict[str, torch.Tensor]) -> None:
-        # inputs are already gathered over ranks: every rank writes the same queue
-        self.queue.enqueue(step["target"], step["visible"], step["ids"], mask=step["visible"] >= 0)
+    def training_step(self, batch: Sequence[Any], batch_idx: int) -> torch.Tensor:
+        # parent step: every crop online, the large crops through the EMA target, online probe
+        out, visible = self.labelled_base_step(batch, batch_idx)
+        inputs = self.global_inputs(out, batch, visible)
+        # ReLICv2's terms, k-NN pseudo-labels against the queue, semantic positives drawn from it
+        # and their terms, weighted in one place (solo_semppl.step.loss_weights)
+        semantic_on = self.current_epoch >= self.cfg.method_kwargs.sempos_start_epoch
+        result = semppl_step(inputs, self.step_config(), self.step_generator, self.queue, semantic_on)
+        # NaN/inf guard, log the terms and the pseudo-label / queue telemetry
+        loss = self.finish_step(result.loss, out["loss"], {**result.terms, **result.telemetry})
+        # the labelled target projections join the queue, after the loss (inputs are gathered:
+        # every rank writes the same queue); a skipped step writes nothing
+        if loss is not None:
+            self.queue.enqueue(inputs.target, inputs.visible, inputs.ids, mask=inputs.visible >= 0)
+        return loss
