@@ -47,9 +47,10 @@ def tiny_cfg(method: str, train_path: Path, extra: Optional[List[str]] = None):
         f"data.train_path={train_path}", "data.val_path=null", "optimizer.batch_size=8",
         "method_kwargs.proj_hidden_dim=32", "method_kwargs.proj_output_dim=16",
         "backbone.kwargs.width=8", "checkpoint.enabled=False", "max_epochs=1",
-        "method_kwargs.num_negatives=5",
     ]
-    if method != "simclr":
+    if method in ("relic", "semppl"):
+        overrides.append("method_kwargs.num_negatives=5")
+    if method in ("relic", "semppl", "byol"):
         overrides.append("method_kwargs.pred_hidden_dim=32")
     cfg = compose(method, overrides + list(extra or []))
     normalise_devices(cfg)

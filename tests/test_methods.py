@@ -109,14 +109,18 @@ def test_unlabelled_targets_are_hidden_from_the_base_step(folder):
     assert (visible[~model.labelled_mask] == -1).all()
 
 
-def test_no_leak_permuting_hidden_labels_changes_nothing(folder):
+SEMI_SUPERVISED = {"semppl": [], "suncet": ["semi_supervised.labelled_per_batch=2"]}
+
+
+@pytest.mark.parametrize("method", SEMI_SUPERVISED)
+def test_no_leak_permuting_hidden_labels_changes_nothing(folder, method):
     """Training never reads an unlabelled image's label: permuting those labels gives identical
     losses and weights after several seeded steps (telemetry aside)."""
     from solo_fixtures import fit
 
     runs = []
     for permute in (False, True):
-        model = build("semppl", folder)
+        model = build(method, folder, SEMI_SUPERVISED[method])
         data = dataset_of(model)
         if permute:
             hidden = [i for i in range(len(data)) if not model.labelled_mask[i]]
@@ -214,3 +218,39 @@ def test_every_switch_changes_training(folder, switch):
     losses_default = fit(default, dataset_of(default), steps=4)
     losses_switched = fit(switched, dataset_of(switched), steps=4)
     assert losses_default[1:] != pytest.approx(losses_switched[1:], rel=1e-7, abs=1e-9)
+
+
+@pytest.mark.parametrize("switch_off", ["method_kwargs.supervised_weight=0", "++method_kwargs.supervised_epochs=0"])
+def test_suncet_without_its_term_is_solo_learns_simclr(folder, switch_off):
+    """Its term switched off, every label visible: the same losses as solo-learn's simclr step by
+    step (same weights, crops and order), so the SimCLR part is SimCLR's."""
+    from solo_fixtures import fit
+
+    full = ["semi_supervised.fraction=1.0", "method_kwargs.temperature=0.2"]
+    simclr = build("simclr", folder, full)
+    suncet = build("suncet", folder, [*full, "semi_supervised.labelled_per_batch=2", switch_off])
+    suncet.load_state_dict(simclr.state_dict(), strict=False)
+    assert fit(suncet, dataset_of(suncet), steps=3) == pytest.approx(fit(simclr, dataset_of(simclr), steps=3), rel=1e-5)
+
+
+def test_suncet_term_reads_the_labelled_images_labels(folder):
+    from solo_fixtures import fit
+
+    losses = []
+    for shift in (0, 1):
+        model = build("suncet", folder, ["semi_supervised.labelled_per_batch=2"])
+        data = dataset_of(model)
+        for i in model.labelled_mask.nonzero().flatten().tolist():
+            data.targets[i] = (data.targets[i] + shift * (i % 2)) % 3
+        losses.append(fit(model, data, steps=3))
+    assert losses[0] != pytest.approx(losses[1], rel=1e-7)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("method_kwargs.supervised_temperature=0", r"method_kwargs\.supervised_temperature = 0"),
+    ("semi_supervised.labelled_per_batch=0", r"semi_supervised\.labelled_per_batch = 0: suncet needs labelled images in every batch"),
+    ("semi_supervised.fraction=null", r"suncet needs a labelled split"),
+])
+def test_suncet_bad_config_is_rejected_before_training(folder, override, message):
+    with pytest.raises(ValueError, match=message):
+        build("suncet", folder, ["semi_supervised.labelled_per_batch=2", override])

@@ -1,7 +1,9 @@
 """Training-step time and peak memory of semppl vs relic (and both vs solo-learn's byol at 2
-large crops), and of relic with the NaN guard off, at the same backbone, crops and batch.
+large crops), and of relic with the NaN guard off, at the same backbone, crops and batch;
+with ``--suite rivals``, of suncet and paws vs solo-learn's simclr at 4+2 crops.
 
     python scripts/bench/bench_step.py --backbone resnet18 --size 32 --batch 64 --steps 20 --rounds 3
+    python scripts/bench/bench_step.py --suite rivals --backbone tiny_cnn --size 16 --steps 20 --rounds 5
 
 Each configuration runs in its own process; the configurations are interleaved round by round
 (A, B, C, ..., A, B, C, ...) so that a load on a shared machine hits all of them; each run times
@@ -26,9 +28,13 @@ import torch
 from PIL import Image
 from spread import spread  # scripts/bench/spread.py, beside this file
 
-# (method, large crops, small crops, NaN guard on)
-CONFIGS = [("relic", 4, 2, True), ("semppl", 4, 2, True), ("byol", 2, 0, True), ("relic", 2, 0, True),
-           ("semppl", 2, 0, True), ("relic", 2, 0, False)]
+# (method, large crops, small crops, NaN guard on) per suite
+SUITES = {
+    "semppl": [("relic", 4, 2, True), ("semppl", 4, 2, True), ("byol", 2, 0, True), ("relic", 2, 0, True),
+               ("semppl", 2, 0, True), ("relic", 2, 0, False)],
+    "rivals": [("simclr", 4, 2, True), ("suncet", 4, 2, True), ("paws", 4, 2, True)],
+}
+WITH_PREDICTOR = ("relic", "semppl", "byol")
 
 
 def rss_mib() -> float:
@@ -57,9 +63,10 @@ def one(method, large, small, guard, args):
     overrides = [f"data.train_path={folder}", "data.val_path=null", f"optimizer.batch_size={args.batch}",
                  f"backbone.name={args.backbone}", "~backbone.kwargs", "checkpoint.enabled=False",
                  f"augmentations.0.crop_size={args.size}", f"augmentations.0.num_crops={large}",
-                 f"augmentations.1.crop_size={args.size // 2}", f"augmentations.1.num_crops={small}",
-                 "method_kwargs.proj_hidden_dim=4096", "method_kwargs.proj_output_dim=256",
-                 "method_kwargs.pred_hidden_dim=4096"]
+                 f"augmentations.1.crop_size={args.size // 2}", f"augmentations.1.num_crops={small}"]
+    overrides += ["method_kwargs.proj_hidden_dim=4096", "method_kwargs.proj_output_dim=256"]
+    if method in WITH_PREDICTOR:
+        overrides.append("method_kwargs.pred_hidden_dim=4096")
     if not guard:
         overrides.append("++method_kwargs.max_nonfinite_steps=0")
     cfg = compose(CONFIG_DIR / "pretrain" / "digits", method, overrides)
@@ -98,15 +105,17 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    p.add_argument("--suite", default="semppl", choices=list(SUITES))
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
         method, large, small, guard = args.one.split(":")
         print(json.dumps(one(method, int(large), int(small), guard == "on", args)))
         return
-    runs = {config: [] for config in CONFIGS}
+    configs = SUITES[args.suite]
+    runs = {config: [] for config in configs}
     for r in range(args.rounds):
-        for config in CONFIGS:
+        for config in configs:
             method, large, small, guard = config
             tag = f"{method}:{large}:{small}:{'on' if guard else 'off'}"
             cmd = [sys.executable, __file__, "--one", tag] + sys.argv[1:]
@@ -121,11 +130,16 @@ def main():
     def ratio(a, b, key="time"):
         return spread(fmt='.3f', values=[x[key] / y[key] for x, y in zip(runs[a], runs[b])])
 
-    print(f"semppl / relic at 4+2 crops: step {ratio(CONFIGS[1], CONFIGS[0])}, "
-          f"peak memory {ratio(CONFIGS[1], CONFIGS[0], 'memory')} (targets <= 1.05, memory <= 1.10)")
-    print(f"semppl / relic at 2+0 crops: step {ratio(CONFIGS[4], CONFIGS[3])} (target <= 1.05)")
-    print(f"relic / solo-learn byol at 2 crops: step {ratio(CONFIGS[3], CONFIGS[2])} (target <= 1.02)")
-    print(f"relic at 2 crops, NaN guard on / off: step {ratio(CONFIGS[3], CONFIGS[5])} (target <= 1.02)")
+    if args.suite == "rivals":
+        for rival in configs[1:]:
+            print(f"{rival[0]} / solo-learn simclr at 4+2 crops: step {ratio(rival, configs[0])}, "
+                  f"peak memory {ratio(rival, configs[0], 'memory')}")
+        return
+    print(f"semppl / relic at 4+2 crops: step {ratio(configs[1], configs[0])}, "
+          f"peak memory {ratio(configs[1], configs[0], 'memory')} (targets <= 1.05, memory <= 1.10)")
+    print(f"semppl / relic at 2+0 crops: step {ratio(configs[4], configs[3])} (target <= 1.05)")
+    print(f"relic / solo-learn byol at 2 crops: step {ratio(configs[3], configs[2])} (target <= 1.02)")
+    print(f"relic at 2 crops, NaN guard on / off: step {ratio(configs[3], configs[5])} (target <= 1.02)")
 
 
 if __name__ == "__main__":

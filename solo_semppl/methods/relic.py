@@ -4,26 +4,14 @@ from typing import Any, Dict, List, Sequence, Tuple
 import omegaconf
 import torch
 from solo.methods.base import BaseMomentumMethod
-from solo.utils.misc import concat_all_gather_no_grad, gather
+from solo.utils.misc import concat_all_gather_no_grad
 from solo.utils.momentum import initialize_momentum_params
 
 from solo_semppl.lars import LARS
 from solo_semppl.methods.heads import mlp
-from solo_semppl.methods.semi import SemiSupervised, masked_classification
+from solo_semppl.methods.semi import SemiSupervised, gather_views, global_batch_size, masked_classification
 from solo_semppl.options import Option, apply_options, choice, non_negative, positive_int
 from solo_semppl.step import StepConfig, StepInputs, semppl_step
-
-
-def gather_views(x: torch.Tensor, with_grad: bool) -> torch.Tensor:
-    """Concatenates a [V, B, ...] tensor over DDP ranks along the batch (identity on one rank)."""
-    x = x.transpose(0, 1).contiguous()
-    x = gather(x) if with_grad else concat_all_gather_no_grad(x)
-    return x.transpose(0, 1)
-
-
-def global_batch_size(cfg: omegaconf.DictConfig) -> int:
-    """Images per optimiser step over all ranks: batch per device x devices x nodes."""
-    return cfg.optimizer.batch_size * len(cfg.devices) * omegaconf.OmegaConf.select(cfg, "num_nodes", default=1)
 
 
 class ReLIC(SemiSupervised, BaseMomentumMethod):

@@ -14,11 +14,35 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import omegaconf
 import torch
+from solo.utils.misc import concat_all_gather_no_grad, gather
 
 from solo_semppl.data.semi_config import resolve_split
 from solo_semppl.nonfinite import NonFiniteGuard, NormStatistics, finite_on_all_ranks
 from solo_semppl.options import positive_int
 from solo_semppl.seeding import mix_seed
+
+
+def gather_views(x: torch.Tensor, with_grad: bool) -> torch.Tensor:
+    """Concatenates a [V, B, ...] tensor over DDP ranks along the batch (identity on one rank)."""
+    x = x.transpose(0, 1).contiguous()
+    x = gather(x) if with_grad else concat_all_gather_no_grad(x)
+    return x.transpose(0, 1)
+
+
+def global_batch_size(cfg: omegaconf.DictConfig) -> int:
+    """Images per optimiser step over all ranks: batch per device x devices x nodes."""
+    return cfg.optimizer.batch_size * len(cfg.devices) * omegaconf.OmegaConf.select(cfg, "num_nodes", default=1)
+
+
+def require_labelled_share(cfg: omegaconf.DictConfig) -> None:
+    """Methods that learn from the labelled images of every batch (suncet, paws) need
+    ``semi_supervised.labelled_per_batch`` > 0."""
+    share = omegaconf.OmegaConf.select(cfg, "semi_supervised.labelled_per_batch", default=0) or 0
+    if share <= 0:
+        raise ValueError(
+            f"semi_supervised.labelled_per_batch = {share}: {cfg.method} needs labelled images in every batch, "
+            "expected an int >= 1 (with semi_supervised.balanced_labelled: true for class-balanced ones)"
+        )
 
 
 def masked_classification(logits: torch.Tensor, targets: torch.Tensor) -> dict:

@@ -4,7 +4,8 @@ from typing import Any, Sequence
 import omegaconf
 import torch
 
-from solo_semppl.methods.relic import ReLIC, global_batch_size
+from solo_semppl.methods.relic import ReLIC
+from solo_semppl.methods.semi import global_batch_size
 from solo_semppl.options import Option, choice, flag, in_unit_interval, non_negative, positive_int
 from solo_semppl.semantic import LabelledQueue
 from solo_semppl.step import StepConfig, semppl_step
