@@ -173,7 +173,7 @@ def with_heads(run_dir, momentum=True, predictor=True):
 
 
 def test_mlp_from_state_rebuilds_byol_and_simclr_heads():
-    from solo_semppl.eval.labeller import mlp_from_state
+    from solo_semppl.eval.checkpoint import mlp_from_state
 
     simclr = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 3))
     for original in (byol_mlp(5, 7, 3).eval(), simclr):
@@ -246,3 +246,113 @@ def test_raw_pixel_floor_is_logistic_regression_on_the_labelled_images(run_dir):
     floor = raw_pixel_floor(load_run(run_dir), size=4)
     # classes differ by brightness (60 per class, noise 40): raw pixels separate them
     assert floor["num_labelled"] == 15 and floor["top1"] == 100.0
+
+
+# -- SimCLRv2's protocol: fine-tuning from the projector's first layer, distillation ----------
+
+def test_from_layer_projector1_puts_the_head_on_the_first_projector_block(run_dir):
+    from solo_semppl.eval.checkpoint import classifier_model
+
+    heads = with_heads(run_dir)
+    run = load_run(run_dir)
+    on_backbone, on_projector = classifier_model(run, 3), classifier_model(run, 3, "projector1").eval()
+    assert on_backbone[-1].in_features == 16 and on_projector[-1].in_features == 8
+    x = torch.randn(2, 3, 16, 16)
+    block = heads["projector"][:3]  # Linear, BatchNorm1d (its own statistics), ReLU
+    assert torch.allclose(on_projector(x), on_projector[-1](block(run.backbone.eval()(x))), atol=1e-6)
+    torch.save({"state_dict": {k: v for k, v in torch.load(run_dir / "m.ckpt")["state_dict"].items()
+                               if k.startswith("backbone.")}}, run_dir / "m.ckpt")
+    with pytest.raises(ValueError, match=r"m.ckpt.*'projector.0.weight'"):
+        classifier_model(load_run(run_dir), 3, "projector1")
+    with pytest.raises(ValueError, match="from_layer = 'head'"):
+        classifier_model(run, 3, "head")
+
+
+@pytest.mark.parametrize("from_layer", ["backbone", "projector1"])
+def test_a_saved_fine_tuned_model_loads_back_equal(run_dir, tmp_path, from_layer):
+    from solo_semppl.eval.checkpoint import classifier_model
+    from solo_semppl.eval.finetune import load_model, save_model
+
+    with_heads(run_dir)
+    run = load_run(run_dir)
+    model = classifier_model(run, 3, from_layer).eval()
+    save_model(model, from_layer, tmp_path / "ft.pt")
+    loaded, layer = load_model(run, tmp_path / "ft.pt")
+    x = torch.randn(2, 3, 16, 16)
+    assert layer == from_layer and torch.equal(loaded(x), model(x))
+    for bad, message in [(run_dir / "m.ckpt", "not a fine-tuned model"), (tmp_path / "none.pt", "no such file")]:
+        with pytest.raises(ValueError, match=message):
+            load_model(run, bad)
+
+
+@pytest.fixture()
+def teacher(run_dir, tmp_path):
+    from solo_semppl.eval.checkpoint import classifier_model
+    from solo_semppl.eval.finetune import save_model
+
+    from solo_semppl.eval import data
+
+    run = load_run(run_dir)
+    model = classifier_model(run, 3)
+    task = data.labelled_task(run, data.run_transforms(run.args, False))
+    feats, labels = data.features(run.backbone, data.loader(task.train, None, 64, False))
+    means = torch.stack([feats[labels == c].mean(0) for c in range(3)])
+    with torch.no_grad():  # nearest class mean, sharpened: a teacher whose top class varies
+        model[-1].weight.copy_(100 * means)
+        model[-1].bias.copy_(-50 * (means ** 2).sum(1))
+    save_model(model, "backbone", tmp_path / "teacher.pt")
+    return tmp_path / "teacher.pt"
+
+
+def test_distill_never_reads_the_labels_of_unlabelled_images(run_dir, teacher, monkeypatch):
+    from solo_semppl.eval import data, distill
+
+    def student_after(permute_hidden):
+        original = data.dataset
+
+        def dataset(args, train, transform):
+            ds = original(args, train, transform)
+            if train and permute_hidden:  # every unlabelled image gets another class's label
+                hidden = set(range(len(ds.samples))) - set(load_run(run_dir).split.labelled.tolist())
+                ds.samples = [(p, (y + 1) % 3 if i in hidden else y) for i, (p, y) in enumerate(ds.samples)]
+                ds.targets = [y for _, y in ds.samples]
+            return ds
+
+        monkeypatch.setattr(data, "dataset", dataset)
+        out = run_dir / f"student{permute_hidden}.pt"
+        result = distill.distill(load_run(run_dir), teacher, epochs=2, batch_size=8, save_to=out)
+        return result, torch.load(out)
+
+    (plain, plain_state), (permuted, permuted_state) = student_after(False), student_after(True)
+    assert plain["num_images"] == 30 and plain["num_labelled"] == 15
+    assert plain["top1"] == permuted["top1"]
+    for module in ("backbone", "head"):
+        for key, value in plain_state[module].items():
+            assert torch.equal(value, permuted_state[module][key]), key
+
+
+def test_distill_moves_the_student_towards_the_teacher(run_dir, teacher):
+    from solo_semppl.eval.distill import distill
+
+    run = load_run(run_dir)
+    without = distill(run, teacher, epochs=1, lr=0.0, label_weight=0.0)
+    trained = distill(run, teacher, epochs=20, batch_size=8, label_weight=0.0)
+    assert without["teacher_top1"] == trained["teacher_top1"] and without["agreement"] < 70
+    assert trained["agreement"] > without["agreement"] and trained["agreement"] > 80
+
+
+def test_distill_refuses_a_teacher_that_is_not_a_fine_tuned_model_of_the_run(run_dir, teacher, tmp_path):
+    from solo_semppl.eval.checkpoint import classifier_model
+    from solo_semppl.eval.distill import distill
+    from solo_semppl.eval.finetune import save_model
+
+    run = load_run(run_dir)
+    save_model(classifier_model(run, 4), "backbone", tmp_path / "four.pt")
+    for bad, message in [(tmp_path / "four.pt", "four.pt: the teacher predicts 4 classes, the run's training set has 3"),
+                         (run_dir / "m.ckpt", "m.ckpt: not a fine-tuned model"),
+                         (tmp_path / "missing.pt", "missing.pt: no such file")]:
+        with pytest.raises(ValueError, match=message):
+            distill(run, bad, epochs=1)
+    for kwargs, message in [({"temperature": 0}, "temperature = 0"), ({"label_weight": -1}, "label_weight = -1")]:
+        with pytest.raises(ValueError, match=message):
+            distill(run, teacher, **kwargs)

@@ -220,3 +220,40 @@ def test_sample_negatives_distinct_in_range_not_self_uniform_and_seeded():
 def test_bad_input_names_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def distillation_loop_reference(student, teacher, labels, temperature, label_weight):
+    """SimCLRv2's distillation loss with explicit loops over rows and classes."""
+    rows, classes = student.shape
+    soft, hard, visible = 0.0, 0.0, 0
+    for i in range(rows):
+        t = [math.exp(teacher[i, c].item() / temperature) for c in range(classes)]
+        s = [math.exp(student[i, c].item() / temperature) for c in range(classes)]
+        soft -= sum(t[c] / sum(t) * math.log(s[c] / sum(s)) for c in range(classes)) / rows
+        if labels[i] >= 0:
+            e = [math.exp(student[i, c].item()) for c in range(classes)]
+            hard -= math.log(e[labels[i]] / sum(e))
+            visible += 1
+    return soft + (label_weight * hard / visible if visible and label_weight else 0.0)
+
+
+@pytest.mark.parametrize("temperature,label_weight,labels", [
+    (1.0, 1.0, [0, -1, 2, -1, 1]), (0.5, 0.3, [-1, -1, 2, 2, -1]), (2.0, 1.0, [-1] * 5), (1.0, 0.0, [0, 1, 2, 0, 1]),
+])
+def test_distillation_matches_loop_reference(temperature, label_weight, labels):
+    from solo_semppl.losses import distillation_loss
+
+    torch.manual_seed(0)
+    student, teacher = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    got = distillation_loss(student, teacher, torch.tensor(labels), temperature, label_weight)
+    assert math.isclose(got.item(), distillation_loop_reference(student, teacher, labels, temperature, label_weight), rel_tol=1e-5)
+
+
+def test_distillation_sends_no_gradient_to_the_teacher_and_ignores_hidden_labels():
+    from solo_semppl.losses import distillation_loss
+
+    student, teacher = torch.randn(4, 3, requires_grad=True), torch.randn(4, 3, requires_grad=True)
+    distillation_loss(student, teacher, torch.tensor([0, -1, -1, 1])).backward()
+    assert teacher.grad is None and student.grad.abs().sum() > 0
+    same = distillation_loss(student, teacher, torch.tensor([0, -1, -1, 1]))
+    assert same.item() != distillation_loss(student, teacher, torch.tensor([0, 2, -1, 1])).item()

@@ -2,7 +2,7 @@
 
     solo-semppl demo             # the main job on the embedded digits data
     solo-semppl pretrain --config-name digits/semppl [hydra overrides]
-    solo-semppl compare | ablate | curve | finetune | linear | knn | labeller | ood ...
+    solo-semppl compare | ablate | curve | finetune | linear | knn | labeller | distill | ood ...
     solo-semppl zoo {list,download,verify,export,convert-official} ...
     solo-semppl configs          # where the installed configs live
 """
@@ -20,13 +20,14 @@ SUBCOMMANDS = {
     "linear": ("solo_semppl.eval.cli:linear_main", "linear probe on the frozen backbone (labelled subset)"),
     "knn": ("solo_semppl.eval.cli:knn_main", "k-NN with a bank of labelled images only"),
     "labeller": ("solo_semppl.eval.cli:labeller_main", "SemPPL's k-NN labeller on the validation set (projection space)"),
+    "distill": ("solo_semppl.eval.cli:distill_main", "SimCLRv2's distillation of a fine-tuned model into a student"),
     "ood": ("solo_semppl.eval.cli:ood_main", "robustness on ImageNet-V2/-C/-R/-Sketch/-A folders"),
     "configs": ("solo_semppl.cli.configs", "print the directory of the installed configs"),
 }
 
 
 # hydra reports pretrain's errors itself, the zoo CLI its own; the rest print one line
-ONE_LINE_ERRORS = ("demo", "compare", "ablate", "curve", "finetune", "linear", "knn", "labeller", "ood")
+ONE_LINE_ERRORS = ("demo", "compare", "ablate", "curve", "finetune", "linear", "knn", "labeller", "distill", "ood")
 
 
 def usage() -> str:

@@ -1,6 +1,7 @@
-"""The supervised training loop shared by fine-tuning and the linear probe (SPEC 10):
-SGD Nesterov 0.9, no weight decay, cosine decay to 0 over ``epochs``, cross-entropy."""
-from typing import Dict, Iterable
+"""The training loop shared by fine-tuning, the linear probe (SPEC 10) and distillation: SGD
+Nesterov 0.9, no weight decay, cosine decay to 0 over ``epochs``; the loss is cross-entropy
+unless ``objective(model, x, y)`` gives another."""
+from typing import Callable, Dict, Iterable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -8,14 +9,15 @@ from tqdm.auto import tqdm
 
 
 def train(model: torch.nn.Module, data: Iterable, epochs: int, lr: float, device="cpu", desc: str = "train",
-          progress: bool = True) -> None:
+          progress: bool = True, objective: Optional[Callable[..., torch.Tensor]] = None) -> None:
+    objective = objective or (lambda net, x, y: F.cross_entropy(net(x), y))
     model.to(device).train()
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr, momentum=0.9, nesterov=True)
     steps = max(1, epochs * len(data))
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     for _ in tqdm(range(epochs), desc=desc, leave=False, unit="epoch", disable=not progress):
         for x, y in data:
-            loss = F.cross_entropy(model(x.to(device)), torch.as_tensor(y).to(device))
+            loss = objective(model, x.to(device), torch.as_tensor(y).to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

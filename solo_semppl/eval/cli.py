@@ -1,4 +1,4 @@
-"""``solo-semppl finetune | linear | knn | labeller --run RUN``: evaluate a solo-learn run on its labelled
+"""``solo-semppl finetune | linear | knn | labeller | distill | ood --run RUN``: evaluate a solo-learn run on its labelled
 subset; the result is printed and written as JSON into ``RUN/eval/<kind>.json``."""
 import argparse
 from typing import List
@@ -26,7 +26,7 @@ def report(run, kind: str, result: dict, out) -> int:
 
 
 def finetune_main(argv: List[str]) -> int:
-    from solo_semppl.eval.checkpoint import load_run
+    from solo_semppl.eval.checkpoint import FROM_LAYERS, load_run
     from solo_semppl.eval.finetune import finetune
 
     p = common("finetune", "fine-tune all weights + a new head on the labelled images")
@@ -35,12 +35,13 @@ def finetune_main(argv: List[str]) -> int:
     p.add_argument("--lr-grid", default="0.01,0.03,0.1,0.3,1.0")
     p.add_argument("--min-steps", type=int, default=200, help="optimiser steps at least (epochs are raised)")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--from-layer", choices=FROM_LAYERS, default="backbone",
+                   help="head on the backbone, or on the projector's first layer (SimCLRv2)")
     a = p.parse_args(argv)
     run = load_run(a.run)
     model_path = run.path.parent / "eval" / "finetune_model.pt"
-    model_path.parent.mkdir(exist_ok=True)
     result = finetune(run, a.epochs, parse_grid(a.lr_grid), a.batch_size, not a.no_augment, a.device, a.seed,
-                      a.num_workers, save_to=model_path, min_steps=a.min_steps)
+                      a.num_workers, save_to=model_path, min_steps=a.min_steps, from_layer=a.from_layer)
     return report(run, "finetune", {**result, "model": str(model_path)}, a.out)
 
 
@@ -82,6 +83,26 @@ def labeller_main(argv: List[str]) -> int:
     a = p.parse_args(argv)
     run = load_run(a.run)
     return report(run, "labeller", labeller(run, a.views, a.device, a.seed, a.num_workers), a.out)
+
+
+def distill_main(argv: List[str]) -> int:
+    from solo_semppl.eval.checkpoint import load_run
+    from solo_semppl.eval.distill import distill
+
+    p = common("distill", "SimCLRv2's distillation: a student on every training image (labels hidden) "
+                          "matching a fine-tuned teacher's softened predictions, plus cross-entropy on the labelled ones")
+    p.add_argument("--teacher", default=None, help="fine-tuned model (default RUN/eval/finetune_model.pt)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--label-weight", type=float, default=1.0, help="weight of the labelled images' cross-entropy (0: none)")
+    p.add_argument("--batch-size", type=int, default=64)
+    a = p.parse_args(argv)
+    run = load_run(a.run)
+    model_path = run.path.parent / "eval" / "distill_model.pt"
+    result = distill(run, a.teacher or run.path.parent / "eval" / "finetune_model.pt", a.epochs, a.lr, a.temperature,
+                     a.label_weight, a.batch_size, a.device, a.seed, a.num_workers, save_to=model_path)
+    return report(run, "distill", {**result, "model": str(model_path)}, a.out)
 
 
 def ood_main(argv: List[str]) -> int:

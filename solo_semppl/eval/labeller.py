@@ -16,39 +16,21 @@ BatchNorm1d and ReLU layers, in eval mode); a checkpoint without them is an erro
 file and the missing prefixes.
 """
 import copy
-from typing import Dict, List
+from typing import Dict
 
 import torch
 import torch.nn as nn
 from omegaconf import OmegaConf
 
 from solo_semppl.eval import data
+from solo_semppl.eval.checkpoint import mlp_from_state, read_state_dict
 from solo_semppl.seeding import mix_seed
 from solo_semppl.semantic.knn import knn_pseudo_labels
 
 
-def mlp_from_state(state: Dict[str, torch.Tensor], prefix: str) -> nn.Sequential:
-    """The ``nn.Sequential`` MLP whose tensors are ``<prefix>.<i>.*`` in ``state``: index i holds a
-    BatchNorm1d (it has running statistics) or a Linear (a 2-d weight); indices without tensors
-    are ReLUs (solo-learn's and our projectors / predictors)."""
-    names = {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
-    layers: List[nn.Module] = []
-    for i in range(max(int(name.split(".")[0]) for name in names) + 1):
-        weight = names.get(f"{i}.weight")
-        if f"{i}.running_mean" in names:
-            layers.append(nn.BatchNorm1d(names[f"{i}.running_mean"].numel()))
-        elif weight is not None and weight.dim() == 2:
-            layers.append(nn.Linear(weight.size(1), weight.size(0), bias=f"{i}.bias" in names))
-        else:
-            layers.append(nn.ReLU())
-    mlp = nn.Sequential(*layers)
-    mlp.load_state_dict(names, strict=True)
-    return mlp.eval()
-
-
 def labeller_networks(run):
     """(online: image -> prediction, target: image -> projection) of a run's checkpoint."""
-    state = torch.load(run.path, map_location="cpu", weights_only=False)["state_dict"]
+    state = read_state_dict(run.path)
     has = lambda prefix: any(k.startswith(prefix + ".") for k in state)
     missing = [p for p in ("projector",) if not has(p)]
     if has("momentum_projector") and not has("momentum_backbone"):

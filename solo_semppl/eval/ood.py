@@ -8,7 +8,8 @@
     <root>/imagenet-c/<corruption>/<severity>/<wnid>/...   mean over corruptions and severities
 
 A variant whose folders name fewer classes than training restricts the logits to those classes
-(the -A / -R protocol). A class the model was not trained on is an error.
+(the -A / -R protocol). A class the model was not trained on is an error. The model is a file
+``finetune`` wrote (either ``from_layer``), read by ``finetune.load_model``.
 """
 from pathlib import Path
 from typing import Dict, List
@@ -18,6 +19,7 @@ from torchvision.datasets import ImageFolder
 
 from solo_semppl.data.folder_check import robust
 from solo_semppl.eval import classifier, data
+from solo_semppl.eval.finetune import load_model
 
 VARIANTS = ("imagenet-v2", "imagenet-sketch", "imagenet-r", "imagenet-a", "imagenet-c")
 
@@ -58,15 +60,8 @@ def evaluate_folder(model, folder: Path, train_classes, transform, device) -> Di
 
 def ood(run, model_path, root, device: str = "cpu") -> Dict:
     """top-1 per variant found under ``root`` (and per corruption for -C)."""
-    state = torch.load(model_path, map_location="cpu")
+    model, _ = load_model(run, model_path)
     train_classes = data.dataset(run.args, True, None).classes
-    head = torch.nn.Linear(run.features_dim, len(train_classes))
-    try:
-        run.backbone.load_state_dict(state["backbone"])
-        head.load_state_dict(state["head"])
-    except (KeyError, RuntimeError) as err:
-        raise ValueError(f"{model_path}: not a fine-tuned model of this run ({err})") from err
-    model = torch.nn.Sequential(run.backbone, head)
     transform = data.run_transforms(run.args, False)
     results, root = {}, Path(root)
     for variant in VARIANTS:
