@@ -74,9 +74,13 @@ class CropsDataset(torch.utils.data.Dataset):
         return index, crops, self.targets[index]
 
 
-def fit(model, dataset, steps: int, batch_size: int = 8, seed: int = 0) -> List[float]:
-    """Trains ``steps`` steps on CPU with a fixed batch order; returns the loss of each step."""
+def fit(model, dataset, steps: int, batch_size: int = 8, seed: int = 0, labelled_share: bool = False) -> List[float]:
+    """Trains ``steps`` steps on CPU with a fixed batch order (``labelled_share``: the model's
+    ``semi_supervised`` labelled-share sampler, as pretraining builds it); returns the loss of
+    each step."""
     import lightning.pytorch as pl
+
+    from solo_semppl.data.sampler import LabelledShareBatchSampler
 
     losses = []
 
@@ -85,10 +89,16 @@ def fit(model, dataset, steps: int, batch_size: int = 8, seed: int = 0) -> List[
             losses.append(float(outputs["loss"]))
 
     pl.seed_everything(seed)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=True, drop_last=True,
-        generator=torch.Generator().manual_seed(seed),
-    )
+    if labelled_share:
+        semi = model.cfg.semi_supervised
+        sampler = LabelledShareBatchSampler(model.labelled_mask, batch_size, semi.labelled_per_batch, seed,
+                                            labelled_targets=dataset.targets if semi.balanced_labelled else None)
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler)
+    else:
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+            generator=torch.Generator().manual_seed(seed),
+        )
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,

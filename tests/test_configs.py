@@ -1,4 +1,4 @@
-"""Every shipped pretrain config composes, uses only valid keys, and the four methods of a
+"""Every shipped pretrain config composes, uses only valid keys, and the methods of a
 dataset share data, split, augmentations and budget (like for like)."""
 from collections import defaultdict
 from pathlib import Path
@@ -12,7 +12,7 @@ from solo_semppl.training.configs import compose
 CONFIGS = Path(__file__).resolve().parents[1] / "scripts" / "pretrain"
 METHOD_FILES = sorted(p for p in CONFIGS.glob("*/*.yaml") if not p.name.startswith("_"))
 SHARED_KEYS = ("data", "semi_supervised", "augmentations", "max_epochs", "optimizer.batch_size", "backbone", "seed")
-METHODS = ("relic", "semppl", "simclr", "byol", "suncet")
+METHODS = ("relic", "semppl", "simclr", "byol", "suncet", "paws")
 # the semi-supervised rivals also choose how many labelled images a batch carries
 SAMPLER_KEYS = ("labelled_per_batch", "balanced_labelled")
 
@@ -56,7 +56,7 @@ def test_imagenet_split_group_selects_the_simclr_lists():
 
 
 @needs_solo
-@pytest.mark.parametrize("path", [p for p in METHOD_FILES if p.stem in ("relic", "semppl", "semppl_upstream", "suncet")],
+@pytest.mark.parametrize("path", [p for p in METHOD_FILES if p.stem in ("relic", "semppl", "semppl_upstream", "suncet", "paws")],
                          ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_method_kwargs_are_valid_options(path):
     from solo_semppl.methods import METHODS

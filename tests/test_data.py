@@ -143,6 +143,24 @@ def test_labelled_share_sampler():
         LabelledShareBatchSampler(mask, 8, 8)
 
 
+def test_balanced_labelled_share_has_every_class_equally_and_the_natural_epoch_length():
+    targets = torch.arange(60) % 3
+    mask = torch.zeros(60, dtype=torch.bool)
+    mask[[0, 1, 2, 3, 6, 9, 12]] = True  # class 0: 5 labelled images, classes 1 and 2: one each
+    for replicas in (1, 2):
+        for rank in range(replicas):
+            sampler = LabelledShareBatchSampler(mask, 10, 3, seed=2, num_replicas=replicas, rank=rank, labelled_targets=targets)
+            batches = list(sampler)
+            assert len(batches) == 60 // (10 * replicas)  # as many steps as natural sampling
+            for batch in batches:
+                assert [int(targets[i]) for i in batch[:3]] == [0, 1, 2] and all(mask[i] for i in batch[:3])
+                assert not any(mask[i] for i in batch[3:])
+    drawn = [i for batch in LabelledShareBatchSampler(mask, 10, 3, seed=2, labelled_targets=targets) for i in batch[:1]]
+    assert set(drawn) == {0, 3, 6, 9, 12} and drawn != sorted(drawn)  # class 0 cycles through reshuffled passes
+    with pytest.raises(ValueError, match="labelled_per_batch = 4: a class-balanced share needs a multiple of the 3 classes"):
+        LabelledShareBatchSampler(mask, 10, 4, labelled_targets=targets)
+
+
 def test_lightning_reaches_the_labelled_share_sampler_epoch():
     pytest.importorskip("lightning", reason="lightning is not installed (it comes with the solo extra)")
     from lightning.fabric.utilities.data import _set_sampler_epoch

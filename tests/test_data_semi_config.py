@@ -28,3 +28,27 @@ def test_training_sets_that_cannot_carry_the_split_are_rejected(tmp_path, data, 
     })
     with pytest.raises(ValueError, match=message):
         resolve_split(cfg)
+
+
+@pytest.mark.parametrize(
+    "semi, message",
+    [
+        ({"per_class": 2, "labelled_per_batch": 7}, r"semi_supervised.labelled_per_batch = 7: larger than the labelled set \(6 images\); expected at most 6"),
+        ({"per_class": 2, "labelled_per_batch": 4, "balanced_labelled": True}, r"labelled_per_batch = 4 with balanced_labelled: expected a multiple of the 3 classes"),
+        ({"file": "uneven", "labelled_per_batch": 6, "balanced_labelled": True}, r"labelled_per_batch = 6 with balanced_labelled: 2 per class, but class 1 has 1 labelled image\(s\); expected at most 3"),
+        ({"per_class": 2, "balanced_labelled": True}, r"semi_supervised.balanced_labelled = true needs semi_supervised.labelled_per_batch >= 1"),
+        ({"per_class": 2, "balanced_labelled": "yes"}, r"semi_supervised.balanced_labelled = 'yes': expected true or false"),
+    ],
+    ids=["share-above-labelled-set", "not-a-multiple-of-classes", "more-per-class-than-labelled", "balanced-without-share", "not-a-flag"],
+)
+def test_a_labelled_share_the_labelled_images_cannot_fill_is_rejected(tmp_path, semi, message):
+    make_folder(tmp_path)
+    if semi.get("file") == "uneven":  # 4 labelled images of class 0, one of classes 1 and 2
+        (tmp_path / "uneven.txt").write_text("0\n1\n2\n3\n4\n8\n")
+        semi = {**semi, "file": str(tmp_path / "uneven.txt"), "format": "index"}
+    cfg = OmegaConf.create({"data": {"dataset": "custom", "format": "image_folder", "train_path": str(tmp_path),
+                                     "num_classes": 3, "no_labels": False}, "semi_supervised": semi})
+    with pytest.raises(ValueError, match=message):
+        resolve_split(cfg)
+    cfg.semi_supervised = {"per_class": 2, "labelled_per_batch": 3, "balanced_labelled": True}  # one of each class fits
+    assert len(resolve_split(cfg).labelled) == 6

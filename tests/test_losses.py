@@ -257,3 +257,63 @@ def test_distillation_sends_no_gradient_to_the_teacher_and_ignores_hidden_labels
     assert teacher.grad is None and student.grad.abs().sum() > 0
     same = distillation_loss(student, teacher, torch.tensor([0, -1, -1, 1]))
     assert same.item() != distillation_loss(student, teacher, torch.tensor([0, 2, -1, 1])).item()
+
+
+def paws_loop_reference(anchor_views, anchor_supports, target_views, target_supports, labels, tau, temp):
+    """PAWS' loss with explicit loops: snn, sharpening, the other large views' targets."""
+    V, B, _ = anchor_views.shape
+    L, C, S = target_views.shape[0], labels.shape[1], labels.shape[0]
+
+    def cos(a, b):
+        return (a @ b).item() / (a.norm().item() * b.norm().item())
+
+    def snn(q, supports):
+        w = [math.exp(cos(q, supports[s]) / tau) for s in range(S)]
+        return [sum(w[s] / sum(w) * labels[s, c].item() for s in range(S)) for c in range(C)]
+
+    def sharp(p):
+        powered = [x ** (1 / temp) for x in p]
+        return [x / sum(powered) for x in powered]
+
+    ce, mean = 0.0, [0.0] * C
+    for v in range(V):
+        for i in range(B):
+            p = snn(anchor_views[v, i], anchor_supports)
+            sources = [u for u in range(L) if u != v] if v < L else list(range(L))
+            t = [sum(sharp(snn(target_views[u, i], target_supports))[c] for u in sources) / len(sources) for c in range(C)]
+            t = [x if x >= 1e-4 else 0.0 for x in t]
+            ce -= sum(t[c] * math.log(p[c]) for c in range(C) if t[c] > 0) / (V * B)
+            mean = [m + x / (V * B) for m, x in zip(mean, sharp(p))]
+    return ce, math.log(C) + sum(m * math.log(m) for m in mean)
+
+
+@pytest.mark.parametrize("views,large,batch,supports,classes", [(2, 2, 3, 4, 2), (6, 4, 2, 6, 3), (3, 2, 4, 3, 3)])
+def test_paws_matches_loop_reference(views, large, batch, supports, classes):
+    from solo_semppl.losses.paws import paws_loss, smoothed_one_hot
+
+    torch.manual_seed(views + batch)
+    dim = 5
+    anchor_views, target_views = torch.randn(views, batch, dim, dtype=torch.float64), torch.randn(large, batch, dim, dtype=torch.float64)
+    anchor_supports, target_supports = torch.randn(supports, dim, dtype=torch.float64), torch.randn(supports, dim, dtype=torch.float64)
+    labels = smoothed_one_hot(torch.arange(supports) % classes, classes, 0.1).double()
+    labels[-1] = 0  # a support row whose label is hidden
+    got = paws_loss(anchor_views, anchor_supports, target_views, target_supports, labels, 0.3, 0.25)
+    want = paws_loop_reference(anchor_views, anchor_supports, target_views, target_supports, labels, 0.3, 0.25)
+    for g, w in zip(got, want):
+        assert math.isclose(g.item(), w, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def test_paws_targets_carry_no_gradient_and_smoothing_is_one_hot_plus_uniform():
+    from solo_semppl.losses.paws import paws_loss, sharpen, smoothed_one_hot
+
+    assert torch.allclose(smoothed_one_hot(torch.tensor([1, -1]), 4, 0.2),
+                          torch.tensor([[0.05, 0.85, 0.05, 0.05], [0, 0, 0, 0]]))
+    assert torch.allclose(sharpen(torch.tensor([0.5, 0.25, 0.25]), 0.5), torch.tensor([4, 1, 1]) / 6.0)
+    anchors, targets = torch.randn(4, 3, 5, requires_grad=True), torch.randn(2, 3, 5, requires_grad=True)
+    supports, target_supports = torch.randn(6, 5, requires_grad=True), torch.randn(6, 5, requires_grad=True)
+    ce, me_max = paws_loss(anchors, supports, targets, target_supports, smoothed_one_hot(torch.arange(6) % 3, 3))
+    (ce + me_max).backward()
+    assert targets.grad is None and target_supports.grad is None
+    assert anchors.grad.abs().sum() > 0 and supports.grad.abs().sum() > 0 and me_max.item() >= 0
+    with pytest.raises(ValueError, match="expected \\[V, B, D\\] / \\[L, B, D\\] with 2 <= L <= V"):
+        paws_loss(anchors, supports, targets[:1], target_supports, smoothed_one_hot(torch.arange(6) % 3, 3))

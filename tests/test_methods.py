@@ -1,6 +1,8 @@
 """The solo-learn binding: registration, option validation, leak-proof semi-supervision,
 equivalences between switches, checkpoints (needs solo-learn)."""
 
+import math
+
 import pytest
 import torch
 
@@ -109,7 +111,8 @@ def test_unlabelled_targets_are_hidden_from_the_base_step(folder):
     assert (visible[~model.labelled_mask] == -1).all()
 
 
-SEMI_SUPERVISED = {"semppl": [], "suncet": ["semi_supervised.labelled_per_batch=2"]}
+SEMI_SUPERVISED = {"semppl": [], "suncet": ["semi_supervised.labelled_per_batch=3"],
+                   "paws": ["semi_supervised.labelled_per_batch=3", "semi_supervised.balanced_labelled=true"]}
 
 
 @pytest.mark.parametrize("method", SEMI_SUPERVISED)
@@ -128,7 +131,7 @@ def test_no_leak_permuting_hidden_labels_changes_nothing(folder, method):
             labels = labels[1:] + labels[:1]
             for i, label in zip(hidden, labels):
                 data.targets[i] = label
-        losses = fit(model, data, steps=4)
+        losses = fit(model, data, steps=4, labelled_share=method != "semppl")
         runs.append((losses, model.state_dict()))
     (loss_a, state_a), (loss_b, state_b) = runs
     assert loss_a == loss_b
@@ -228,7 +231,7 @@ def test_suncet_without_its_term_is_solo_learns_simclr(folder, switch_off):
 
     full = ["semi_supervised.fraction=1.0", "method_kwargs.temperature=0.2"]
     simclr = build("simclr", folder, full)
-    suncet = build("suncet", folder, [*full, "semi_supervised.labelled_per_batch=2", switch_off])
+    suncet = build("suncet", folder, [*full, "semi_supervised.labelled_per_batch=3", switch_off])
     suncet.load_state_dict(simclr.state_dict(), strict=False)
     assert fit(suncet, dataset_of(suncet), steps=3) == pytest.approx(fit(simclr, dataset_of(simclr), steps=3), rel=1e-5)
 
@@ -238,7 +241,7 @@ def test_suncet_term_reads_the_labelled_images_labels(folder):
 
     losses = []
     for shift in (0, 1):
-        model = build("suncet", folder, ["semi_supervised.labelled_per_batch=2"])
+        model = build("suncet", folder, ["semi_supervised.labelled_per_batch=3"])
         data = dataset_of(model)
         for i in model.labelled_mask.nonzero().flatten().tolist():
             data.targets[i] = (data.targets[i] + shift * (i % 2)) % 3
@@ -253,4 +256,39 @@ def test_suncet_term_reads_the_labelled_images_labels(folder):
 ])
 def test_suncet_bad_config_is_rejected_before_training(folder, override, message):
     with pytest.raises(ValueError, match=message):
-        build("suncet", folder, ["semi_supervised.labelled_per_batch=2", override])
+        build("suncet", folder, ["semi_supervised.labelled_per_batch=3", override])
+
+
+PAWS = ["semi_supervised.labelled_per_batch=3", "semi_supervised.balanced_labelled=true"]
+
+
+def test_paws_trains_on_the_labelled_support_and_every_switch_changes_it(folder):
+    """The support labels drive the loss (shifting the labelled images' labels changes it), and
+    each PAWS switch changes training from the same weights and batches."""
+    from solo_fixtures import fit
+
+    def losses(extra=(), shift=0):
+        model = build("paws", folder, [*PAWS, *extra])
+        data = dataset_of(model)
+        for i in model.labelled_mask.nonzero().flatten().tolist():
+            data.targets[i] = (data.targets[i] + shift) % 3
+        return fit(model, data, steps=3, labelled_share=True)
+
+    default = losses()
+    assert all(math.isfinite(v) for v in default)
+    assert losses(shift=1) != pytest.approx(default, rel=1e-7)
+    for switch in ("method_kwargs.me_max=false", "method_kwargs.label_smoothing=0", "method_kwargs.sharpen_temperature=0.5",
+                   "method_kwargs.temperature=0.3"):
+        assert losses([switch]) != pytest.approx(default, rel=1e-7), switch
+
+
+@pytest.mark.parametrize("override, message", [
+    ("method_kwargs.sharpen_temperature=0", r"method_kwargs\.sharpen_temperature = 0: expected > 0"),
+    ("method_kwargs.label_smoothing=2", r"method_kwargs\.label_smoothing = 2"),
+    ("semi_supervised.labelled_per_batch=0", r"semi_supervised\.labelled_per_batch = 0: paws needs labelled images in every batch"),
+    ("semi_supervised.fraction=null", r"paws needs a labelled split"),
+    ("semi_supervised.labelled_per_batch=7", r"semi_supervised\.labelled_per_batch = 7: larger than the labelled set"),
+])
+def test_paws_bad_config_is_rejected_before_training(folder, override, message):
+    with pytest.raises(ValueError, match=message):
+        build("paws", folder, [*PAWS, override])

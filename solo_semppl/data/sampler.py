@@ -90,34 +90,55 @@ class ShuffledBatchSampler(EpochBatchSampler):
 
 
 class LabelledShareBatchSampler(EpochBatchSampler):
-    """Batches of ``batch_size`` (per rank) with exactly ``labelled_per_batch`` labelled indices.
+    """Batches of ``batch_size`` (per rank) with exactly ``labelled_per_batch`` labelled indices,
+    the labelled ones first.
 
-    Unlabelled indices are each used once per epoch (reshuffled every epoch); labelled indices
-    are cycled through reshuffled passes. An epoch has len(unlabelled) // (global unlabelled
-    per batch) batches.
+    ``labelled_targets`` (the class of every index; only the labelled ones are read) makes the
+    labelled part class balanced (``semi_supervised.balanced_labelled``, PAWS' and SuNCEt's
+    support batches): ``labelled_per_batch / classes`` images of every class, class by class;
+    without it they are drawn regardless of class. Either way each class (or the labelled set)
+    is cycled through reshuffled passes. Unlabelled indices are used at most once per epoch
+    (reshuffled every epoch). An epoch has as many batches as natural sampling,
+    len(dataset) // global batch, so that a method with a labelled share trains as many steps
+    as one without (fewer only if the unlabelled images run out first).
     """
 
     def __init__(self, labelled_mask, batch_size: int, labelled_per_batch: int, seed: int = 0,
-                 num_replicas: Optional[int] = None, rank: Optional[int] = None, tag_epoch: bool = False):
+                 num_replicas: Optional[int] = None, rank: Optional[int] = None, tag_epoch: bool = False,
+                 labelled_targets=None):
         super().__init__(batch_size, seed, num_replicas, rank, tag_epoch)
         mask = torch.as_tensor(labelled_mask, dtype=torch.bool)
         if not 0 < labelled_per_batch < batch_size:
             raise ValueError(f"labelled_per_batch = {labelled_per_batch}: expected an int in [1, batch_size = {batch_size})")
-        self.labelled = mask.nonzero().flatten()
+        self.num_samples = mask.numel()
+        labelled = mask.nonzero().flatten()
         self.unlabelled = (~mask).nonzero().flatten()
-        if self.labelled.numel() == 0 or self.unlabelled.numel() == 0:
+        if labelled.numel() == 0 or self.unlabelled.numel() == 0:
             raise ValueError("labelled_mask: expected both labelled and unlabelled images")
+        if labelled_targets is None:
+            self.pools = [labelled]
+        else:
+            classes = torch.as_tensor(labelled_targets)[labelled]
+            self.pools = [labelled[classes == c] for c in classes.unique()]
+            if labelled_per_batch % len(self.pools):
+                raise ValueError(f"labelled_per_batch = {labelled_per_batch}: a class-balanced share needs a multiple "
+                                 f"of the {len(self.pools)} classes of the labelled images")
         self.per_batch = labelled_per_batch
 
     def __len__(self) -> int:
-        return self.unlabelled.numel() // ((self.batch_size - self.per_batch) * self.num_replicas)
+        global_batch = self.batch_size * self.num_replicas
+        return min(self.num_samples // global_batch,
+                   self.unlabelled.numel() // ((self.batch_size - self.per_batch) * self.num_replicas))
 
     def batches(self, generator: torch.Generator) -> Iterator[List[int]]:
         unlabelled = self.unlabelled[torch.randperm(self.unlabelled.numel(), generator=generator)]
-        n_lab = self.per_batch * self.num_replicas * len(self)
-        passes = -(-n_lab // self.labelled.numel())
-        labelled = torch.cat([self.labelled[torch.randperm(self.labelled.numel(), generator=generator)] for _ in range(passes)])
-        u, l = self.batch_size - self.per_batch, self.per_batch
+        per_pool = self.per_batch // len(self.pools)
+        streams = []
+        for pool in self.pools:  # enough reshuffled passes of every pool for the whole epoch
+            passes = -(-per_pool * self.num_replicas * len(self) // pool.numel())
+            streams.append(torch.cat([pool[torch.randperm(pool.numel(), generator=generator)] for _ in range(passes)]))
+        u = self.batch_size - self.per_batch
         for b in range(len(self)):
             r = b * self.num_replicas + self.rank
-            yield labelled[r * l:(r + 1) * l].tolist() + unlabelled[r * u:(r + 1) * u].tolist()
+            labelled = [i for stream in streams for i in stream[r * per_pool:(r + 1) * per_pool].tolist()]
+            yield labelled + unlabelled[r * u:(r + 1) * u].tolist()

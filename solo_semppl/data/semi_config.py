@@ -8,7 +8,11 @@ Config group ``semi_supervised`` (validated; exactly one of fraction / per_class
     seed (int, 0): seed of the class-balanced draw.
     min_per_class (int, 1): at least this many labelled images per class (fraction mode).
     labelled_per_batch (int, 0): if > 0, a sampler puts exactly this many labelled images in
-        every batch (SPEC 5.1); 0 keeps solo-learn's natural sampling.
+        every batch (SPEC 5.1); 0 keeps solo-learn's natural sampling. It may not exceed the
+        labelled images (a support set larger than the labelled set would repeat images).
+    balanced_labelled (bool, false): that share class balanced, labelled_per_batch / classes
+        images of every class (PAWS' and SuNCEt's support batches); needs labelled_per_batch a
+        multiple of the classes and at most as many per class as every class has labelled.
     sha256 / num_labelled / num_samples: recorded by the method when it builds the split (they
         land in args.json); when present on input the rebuilt split must have that sha256.
 
@@ -30,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from solo_semppl.data.folder_check import skipped_images
 from solo_semppl.data.split import LabelledSplit, build_split, keep_only, validate_split
-from solo_semppl.options import Option, apply_options, choice, positive_int
+from solo_semppl.options import Option, apply_options, choice, flag, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ SEMI_SUPERVISED_OPTIONS = {
     "seed": positive_int(0, allow_zero=True),
     "min_per_class": positive_int(1, allow_zero=True),
     "labelled_per_batch": positive_int(0, allow_zero=True),
+    "balanced_labelled": flag(False),
     "sha256": Option(None, (str,)),
     "num_labelled": positive_int(None, allow_zero=True),
     "num_samples": positive_int(None),
@@ -87,6 +92,25 @@ def kept_samples(data: DictConfig, paths: Optional[List[str]], num_samples: int)
     return np.array([os.path.relpath(p, root) not in skipped for p in paths], dtype=bool)
 
 
+def check_labelled_share(semi: DictConfig, labelled_targets: np.ndarray) -> None:
+    """``labelled_per_batch`` / ``balanced_labelled`` against the labelled images (docstring above)."""
+    per_batch, balanced = semi.labelled_per_batch, semi.balanced_labelled
+    if balanced and not per_batch:
+        raise ValueError("semi_supervised.balanced_labelled = true needs semi_supervised.labelled_per_batch >= 1")
+    if per_batch > labelled_targets.size:
+        raise ValueError(f"semi_supervised.labelled_per_batch = {per_batch}: larger than the labelled set "
+                         f"({labelled_targets.size} images); expected at most {labelled_targets.size}")
+    if balanced:
+        classes, counts = np.unique(labelled_targets, return_counts=True)
+        if per_batch % classes.size:
+            raise ValueError(f"semi_supervised.labelled_per_batch = {per_batch} with balanced_labelled: expected a "
+                             f"multiple of the {classes.size} classes of the labelled images")
+        if per_batch // classes.size > counts.min():
+            raise ValueError(f"semi_supervised.labelled_per_batch = {per_batch} with balanced_labelled: "
+                             f"{per_batch // classes.size} per class, but class {classes[counts.argmin()]} has "
+                             f"{counts.min()} labelled image(s); expected at most {counts.min() * classes.size}")
+
+
 def resolve_split(cfg: DictConfig) -> Optional[LabelledSplit]:
     """Validates ``cfg.semi_supervised``, builds the split and records it in the config.
 
@@ -105,6 +129,7 @@ def resolve_split(cfg: DictConfig) -> Optional[LabelledSplit]:
     targets = np.asarray(targets)[keep]
     for warning in validate_split(split, targets, cfg.data.num_classes):
         warnings.warn(warning)  # not log.warning: the configs switch hydra's logging off
+    check_labelled_share(semi, targets[split.labelled])
     digest = split.sha256()
     if semi.sha256 is not None and semi.sha256 != digest:
         raise ValueError(

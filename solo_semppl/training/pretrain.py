@@ -26,6 +26,14 @@ from solo_semppl.training.devices import normalise_devices
 from solo_semppl.training.preflight import preflight
 
 
+def dataset_targets(dataset):
+    """The class of every image of a torchvision dataset (``targets``, or STL-10's ``labels``)."""
+    for name in ("targets", "labels"):
+        if getattr(dataset, name, None) is not None:
+            return list(getattr(dataset, name))
+    raise ValueError(f"semi_supervised.balanced_labelled: the training set ({type(dataset).__name__}) has no targets")
+
+
 def train_loader_for(cfg: DictConfig, split, dataset):
     """The training loader: batches a pure function of (seed, epoch), so a run resumes mid-epoch
     exactly, crops seeded by (seed, epoch, index); the labelled-share sampler when asked for;
@@ -42,7 +50,9 @@ def train_loader_for(cfg: DictConfig, split, dataset):
 
     per_batch = OmegaConf.select(cfg, "semi_supervised.labelled_per_batch", default=0)
     if per_batch:
-        sampler = LabelledShareBatchSampler(split.mask(), cfg.optimizer.batch_size, per_batch, seed=cfg.seed, tag_epoch=True)
+        balanced = OmegaConf.select(cfg, "semi_supervised.balanced_labelled", default=False)
+        sampler = LabelledShareBatchSampler(split.mask(), cfg.optimizer.batch_size, per_batch, seed=cfg.seed, tag_epoch=True,
+                                            labelled_targets=dataset_targets(dataset) if balanced else None)
     else:
         sampler = ShuffledBatchSampler(len(dataset), cfg.optimizer.batch_size, seed=cfg.seed, tag_epoch=True)
     if pipeline_of(cfg) == "tensor":
