@@ -121,6 +121,24 @@ def test_grid_trains_a_shared_folder_once(tmp_path, monkeypatch):
     assert [(r["value"], r["finetune_top1"]) for r in rows] == [("a", 1), ("b", 2), ("c", 1)]
 
 
+def test_distil_cells_reuse_the_run_and_show_the_student(tmp_path, monkeypatch):
+    from solo_semppl.experiments import compare
+
+    trained, distilled = [], []
+    monkeypatch.setattr(compare, "cached_run", lambda out, *a, **k: trained.append(out) or {
+        "run_dir": str(out), "finetune_top1": 80.0, "linear_top1": 70.0, "knn_top1": 75.0, "labeller_top1": 85.0})
+    monkeypatch.setattr(compare, "distil_task", lambda task, results, log=None: distilled.append(task["dir"]) or {
+        "distil_top1": 90.0, "distil_knn_top1": 77.0, "distil_agreement": 95.0, "teacher_top1": 80.0})
+    cells = [{"labels": "1%", "method": "simclr", "seed": 0, "dir": "1pct/simclr/seed0", "overrides": [], "distil": d}
+             for d in (False, True)]
+    plain, student = compare.run_grid(cells, tmp_path, tmp_path, None)
+    assert trained == [tmp_path / "1pct/simclr/seed0"] and distilled == ["1pct/simclr/seed0"]
+    assert plain["method"] == "simclr" and plain["finetune_top1"] == 80.0 and "distil_top1" not in plain
+    assert student["method"] == "simclr + distil" and student["finetune_top1"] == 90.0 and student["knn_top1"] == 77.0
+    assert "linear_top1" not in student and "labeller_top1" not in student
+    assert "simclr + distil" in compare.markdown_table(compare.summarise([plain, student]))
+
+
 @pytest.mark.slow
 def test_grid_workers_give_the_sequential_rows(tmp_path):
     from solo_semppl.experiments.compare import run_grid

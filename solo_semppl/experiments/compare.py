@@ -1,8 +1,11 @@
 """``solo-semppl compare``: methods side by side on the same data, split, backbone and budget.
 
 For every label setting x method x seed: pretrain (``runs.cached_run``: finished runs are not
-redone), then fine-tune and k-NN on the labelled images only; write ``results.csv`` (one row a
-run), ``results.md`` (mean +- std over seeds) and PNG plots (``plots.py``).
+redone), then fine-tune, linear, k-NN and labeller on the labelled images only; write
+``results.csv`` (one row a run), ``results.md`` (mean +- std over seeds) and PNG plots
+(``plots.py``). A method ``<m>+distil`` (e.g. ``semppl+distil``) is the run of ``<m>`` followed
+by SimCLRv2's distillation of its fine-tuned model (``evaluate.distil_run``): its row's
+fine-tune column is the student's top-1, its kNN column the student backbone's.
 """
 import argparse
 import csv
@@ -10,6 +13,7 @@ import os
 import statistics
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Dict, List, Sequence
@@ -18,7 +22,8 @@ from tqdm.auto import tqdm
 
 from solo_semppl.experiments.runs import SUPERVISED, cached_run
 
-DEFAULT_METHODS = ("semppl", "relic", "simclr", "byol", SUPERVISED)
+DISTIL = "+distil"
+DEFAULT_METHODS = ("semppl", "relic", "simclr", "byol", "suncet", "paws", "semppl" + DISTIL, "simclr" + DISTIL, SUPERVISED)
 METRICS = ("finetune_top1", "linear_top1", "knn_top1", "labeller_top1", "pl_accuracy")
 HEADERS = ("fine-tune top-1", "linear top-1", "kNN top-1", "labeller top-1", "pseudo-label acc.")
 
@@ -100,33 +105,66 @@ def one_share_of_the_cores(jobs: int) -> None:
     os.environ["TQDM_DISABLE"] = "1"
 
 
-def run_grid(cells: List[Dict], config_dir: Path, out: Path, evaluate, jobs: int = 1) -> List[Dict]:
-    """Runs every cell ({labels, method, seed, overrides, dir, ...}) with one progress bar.
+def for_each(tasks: List[Dict], work, jobs: int, desc: str) -> Dict[str, Dict]:
+    """{task["dir"]: work(task)} with one progress bar; ``jobs`` > 1 runs that many tasks at
+    once in worker processes, each on its share of the cores (``work`` must be picklable): on
+    a small model this keeps the cores busier than one run's intra-op threads do."""
+    results, bar = {}, tqdm(total=len(tasks), desc=desc, unit="run")
 
-    Cells that share a ``dir`` are one run (trained once). ``jobs`` > 1 trains that many runs at
-    once in worker processes, each on its share of the cores: on a small model this keeps the
-    cores busier than one run's intra-op threads do. Results do not depend on ``jobs``.
-    """
-    unique = list({cell["dir"]: cell for cell in cells}.values())
-    results, bar = {}, tqdm(total=len(unique), desc="runs", unit="run")
-
-    def done(cell, result):
-        results[cell["dir"]] = result
-        bar.set_postfix_str(f"{cell['labels']} {cell['method']} seed {cell['seed']}")
+    def done(task, result):
+        results[task["dir"]] = result
+        bar.set_postfix_str(f"{task['labels']} {task['method']} seed {task['seed']}")
         bar.update()
 
     if jobs <= 1:
-        for cell in unique:
-            done(cell, cached_run(out / cell["dir"], config_dir, cell["method"], cell["overrides"], evaluate, log=bar.write))
+        for task in tasks:
+            done(task, work(task, log=bar.write))
     else:
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=one_share_of_the_cores,
                                  initargs=(jobs,)) as pool:
-            futures = {pool.submit(cached_run, out / cell["dir"], config_dir, cell["method"], cell["overrides"],
-                                   evaluate): cell for cell in unique}
+            futures = {pool.submit(work, task): task for task in tasks}
             for future in as_completed(futures):
                 done(futures[future], future.result())
     bar.close()
-    return [{**{k: v for k, v in cell.items() if k != "overrides"}, **results[cell["dir"]]} for cell in cells]
+    return results
+
+
+def run_cell(cell: Dict, config_dir: Path, out: Path, evaluate, log=None) -> Dict:
+    return cached_run(out / cell["dir"], config_dir, cell["method"], cell["overrides"], evaluate, log=log)
+
+
+def distil_task(task: Dict, results: Dict[str, Dict], log=None) -> Dict:
+    from solo_semppl.experiments.evaluate import distil_run
+
+    return distil_run(Path(results[task["dir"]]["run_dir"]))
+
+
+def run_grid(cells: List[Dict], config_dir: Path, out: Path, evaluate, jobs: int = 1) -> List[Dict]:
+    """Runs every cell ({labels, method, seed, overrides, dir, ...}); returns one row per cell.
+
+    Cells that share a ``dir`` are one run (trained once). A cell with ``distil: true`` also
+    gets SimCLRv2's distillation of that run (a second pass, after the runs). Results do not
+    depend on ``jobs``.
+    """
+    unique = list({cell["dir"]: cell for cell in cells}.values())
+    results = for_each(unique, partial(run_cell, config_dir=config_dir, out=out, evaluate=evaluate), jobs, "runs")
+    distilled = [cell for cell in unique if any(c.get("distil") and c["dir"] == cell["dir"] for c in cells)]
+    students = {}
+    if distilled:
+        students = for_each(distilled, partial(distil_task, results=results), jobs, "distil")
+    rows = []
+    for cell in cells:
+        row = {**{k: v for k, v in cell.items() if k not in ("overrides", "distil")}, **results[cell["dir"]]}
+        rows.append(distil_row(row, students[cell["dir"]]) if cell.get("distil") else row)
+    return rows
+
+
+def distil_row(row: Dict, student: Dict) -> Dict:
+    """The "<method> + distil" row: the student's top-1 in the fine-tune column, its backbone's
+    kNN in the kNN column; the run's other evaluations are not the student's."""
+    kept = {k: v for k, v in row.items() if k not in METRICS}
+    return {**kept, **student, "method": f"{row['method']} + distil", "finetune_top1": student["distil_top1"],
+            "knn_top1": student["distil_knn_top1"]}
 
 
 def compare(config_dir: Path, out: Path, labels: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
@@ -135,10 +173,11 @@ def compare(config_dir: Path, out: Path, labels: Sequence[str], methods: Sequenc
     for spec in labels:
         name, label_overrides = label_setting(spec)
         for method in methods:
+            base = method[:-len(DISTIL)] if method.endswith(DISTIL) else method
             for seed in seeds:
                 cells.append({
-                    "labels": name, "method": method, "seed": seed,
-                    "dir": f"{name.replace('%', 'pct')}/{method}/seed{seed}",
+                    "labels": name, "method": base, "seed": seed, "distil": base != method,
+                    "dir": f"{name.replace('%', 'pct')}/{base}/seed{seed}",
                     "overrides": [*overrides, *label_overrides, f"seed={seed}"],
                 })
     rows = run_grid(cells, config_dir, out, evaluate, jobs)

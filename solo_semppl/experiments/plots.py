@@ -102,7 +102,7 @@ def plot_all(rows: List[Dict], out: Path, group: str = "method", floors: Dict[st
     paths.append(plot_curves(rows, out, "pseudo_labels.png", semppl, lambda c: PSEUDO_LABEL_CURVES,
                              "pseudo-labels of unlabelled images"))
     loss_terms = lambda curves: sorted({m for c in curves for m in c if m.startswith("train_") and  # noqa: E731
-                                        ("contrastive" in m or "invariance" in m or m in ("train_simclr", "train_byol"))})
+                                        ("contrastive" in m or "invariance" in m or m in ("train_simclr", "train_byol", "train_suncet", "train_paws", "train_me_max"))})
     paths.append(plot_curves(rows, out, "loss_terms.png", lambda rs: by(rs, group, lambda r: r["method"] != "supervised"),
                              loss_terms, "loss terms"))
     return paths
