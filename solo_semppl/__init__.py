@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 
 def register() -> None:
-    """Adds ``relic`` and ``semppl`` to ``solo.methods.METHODS`` and the ``tiny_cnn`` backbone
+    """Adds our methods (``relic``, ``semppl``, ``suncet``, ``paws``) to ``solo.methods.METHODS`` and the ``tiny_cnn`` backbone
     to solo-learn's backbone table, in place (idempotent).
 
     In place, because solo-learn's scripts hold a reference to that dict: rebinding the name

@@ -32,6 +32,11 @@ def test_evaluation_commands_report_bad_input_in_one_line(tmp_path, capsys):
     from solo_semppl.cli.main import ONE_LINE_ERRORS, SUBCOMMANDS, main
 
     assert set(ONE_LINE_ERRORS) == set(SUBCOMMANDS) - {"pretrain", "zoo", "configs"}
-    assert main(["labeller", "--run", str(tmp_path / "missing")]) == 1
-    err = capsys.readouterr().err.strip()
-    assert err == f"solo-semppl labeller: error: run = '{tmp_path / 'missing'}': expected a .ckpt file or a folder holding one"
+    from solo_semppl.eval.cli import EVALUATIONS
+
+    for evaluation in EVALUATIONS:
+        extra = ["--root", str(tmp_path)] if evaluation == "ood" else []
+        assert main(["eval", evaluation, "--run", str(tmp_path / "missing"), *extra]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == f"solo-semppl eval {evaluation}: error: run = '{tmp_path / 'missing'}': expected a .ckpt file or a folder holding one"
+    assert main(["eval", "nope"]) == 2 and "expected one of finetune, linear" in capsys.readouterr().err

@@ -2,7 +2,8 @@
 
     solo-semppl demo             # the main job on the embedded digits data
     solo-semppl pretrain --config-name digits/semppl [hydra overrides]
-    solo-semppl compare | ablate | curve | finetune | linear | knn | labeller | distill | ood ...
+    solo-semppl compare | ablate | curve ...
+    solo-semppl eval {finetune,linear,knn,labeller,distill,ood} --run RUN ...
     solo-semppl zoo {list,download,verify,export,convert-official} ...
     solo-semppl configs          # where the installed configs live
 """
@@ -16,18 +17,13 @@ SUBCOMMANDS = {
     "compare": ("solo_semppl.experiments.compare", "methods side by side: same data, split, backbone, budget"),
     "ablate": ("solo_semppl.experiments.ablate", "SemPPL's ablations, one switch at a time"),
     "curve": ("solo_semppl.experiments.curve", "accuracy against pretraining epochs, per method"),
-    "finetune": ("solo_semppl.eval.cli:finetune_main", "fine-tune on the labelled images of a run's split"),
-    "linear": ("solo_semppl.eval.cli:linear_main", "linear probe on the frozen backbone (labelled subset)"),
-    "knn": ("solo_semppl.eval.cli:knn_main", "k-NN with a bank of labelled images only"),
-    "labeller": ("solo_semppl.eval.cli:labeller_main", "SemPPL's k-NN labeller on the validation set (projection space)"),
-    "distill": ("solo_semppl.eval.cli:distill_main", "SimCLRv2's distillation of a fine-tuned model into a student"),
-    "ood": ("solo_semppl.eval.cli:ood_main", "robustness on ImageNet-V2/-C/-R/-Sketch/-A folders"),
+    "eval": ("solo_semppl.eval.cli", "evaluate a run: finetune, linear, knn, labeller, distill, ood"),
     "configs": ("solo_semppl.cli.configs", "print the directory of the installed configs"),
 }
 
 
 # hydra reports pretrain's errors itself, the zoo CLI its own; the rest print one line
-ONE_LINE_ERRORS = ("demo", "compare", "ablate", "curve", "finetune", "linear", "knn", "labeller", "distill", "ood")
+ONE_LINE_ERRORS = ("demo", "compare", "ablate", "curve", "eval")
 
 
 def usage() -> str:
@@ -52,7 +48,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             return handler(argv[1:]) or 0
         except ValueError as err:  # bad input: one line naming the key or file, exit status 1
-            print(f"solo-semppl {argv[0]}: error: {err}", file=sys.stderr)
+            command = " ".join(argv[:2]) if argv[0] == "eval" else argv[0]
+            print(f"solo-semppl {command}: error: {err}", file=sys.stderr)
             return 1
     return handler(argv[1:]) or 0
 

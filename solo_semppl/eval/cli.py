@@ -1,13 +1,14 @@
-"""``solo-semppl finetune | linear | knn | labeller | distill | ood --run RUN``: evaluate a solo-learn run on its labelled
-subset; the result is printed and written as JSON into ``RUN/eval/<kind>.json``."""
+"""``solo-semppl eval {finetune,linear,knn,labeller,distill,ood} --run RUN``: evaluate a solo-learn
+run on its labelled subset; the result is printed and written as JSON into ``RUN/eval/<kind>.json``."""
 import argparse
+import sys
 from typing import List
 
 from solo_semppl.eval.data import parse_grid
 
 
 def common(prog: str, doc: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"solo-semppl {prog}", description=doc)
+    p = argparse.ArgumentParser(prog=f"solo-semppl eval {prog}", description=doc)
     p.add_argument("--run", required=True, help="a run folder (args.json + *.ckpt) or a .ckpt beside args.json")
     p.add_argument("--device", default="cpu")
     p.add_argument("--num-workers", type=int, default=0)
@@ -121,3 +122,25 @@ def ood_main(argv: List[str]) -> int:
     path = write_result(run, "ood", {"root": a.root, "results": results}, a.out)
     print(json.dumps({k: round(v["top1"], 2) for k, v in results.items()}), "->", path)
     return 0
+
+
+EVALUATIONS = {
+    "finetune": (finetune_main, "fine-tune on the labelled images of a run's split"),
+    "linear": (linear_main, "linear probe on the frozen backbone (labelled subset)"),
+    "knn": (knn_main, "k-NN with a bank of labelled images only"),
+    "labeller": (labeller_main, "SemPPL's k-NN labeller on the validation set (projection space)"),
+    "distill": (distill_main, "SimCLRv2's distillation of a fine-tuned model into a student"),
+    "ood": (ood_main, "robustness on ImageNet-V2/-C/-R/-Sketch/-A folders"),
+}
+
+
+def main(argv: List[str]) -> int:
+    """``solo-semppl eval <evaluation> ...``: the evaluation's own parser takes the rest."""
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: solo-semppl eval {" + ",".join(EVALUATIONS) + "} --run RUN [options]\n\n"
+              + "\n".join(f"  {name:<9} {help_}" for name, (_, help_) in EVALUATIONS.items()))
+        return 0 if argv else 2
+    if argv[0] not in EVALUATIONS:
+        print(f"solo-semppl eval: unknown evaluation {argv[0]!r}: expected one of {', '.join(EVALUATIONS)}", file=sys.stderr)
+        return 2
+    return EVALUATIONS[argv[0]][0](argv[1:])

@@ -82,7 +82,7 @@ def load_model(run, path) -> Tuple[torch.nn.Sequential, str]:
     naming the file (and the missing key) for anything else."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: no such file (a fine-tuned model, written by `solo-semppl finetune`)")
+        raise ValueError(f"{path}: no such file (a fine-tuned model, written by `solo-semppl eval finetune`)")
     try:  # plain tensors only: a pretraining checkpoint or a random file is refused here or below
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
