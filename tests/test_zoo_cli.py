@@ -21,7 +21,7 @@ def test_export_publish_list_download_verify(tmp_path, capsys):
     manifest.parent.mkdir()
     manifest.write_text(json.dumps({"schema_version": 1, "models": []}))
 
-    code, out, _ = run(capsys, "export", str(ckpt), "--out-dir", str(tmp_path / "releases"), "--name", "r18",
+    code, out, _ = run(capsys, "export", str(ckpt), "--out", str(tmp_path / "releases"), "--name", "r18",
                        "--results", str(tmp_path / "results.json"))
     release = tmp_path / "releases" / "r18"
     assert code == 0 and out.strip() == str(release)
@@ -57,7 +57,7 @@ def test_convert_official(tmp_path, capsys, monkeypatch):
     params, state = haiku_tree((1, 1, 1, 1), 1, random_maker(0))
     pickled = tmp_path / "resnet_50_1x_1_pct.pkl"
     pickled.write_bytes(pickle.dumps({"experiment_state": {"online_params": params, "online_state": state}}, protocol=2))
-    code, out, _ = run(capsys, "convert-official", str(pickled), "--out-dir", str(tmp_path / "out"))
+    code, out, _ = run(capsys, "convert-official", str(pickled), "--out", str(tmp_path / "out"))
     summary = json.loads(out)
     assert code == 0 and summary["arch"] == "official_resnet50_w1" and summary["ignored_modules"] == ["projector"]
     assert summary["file"].endswith(f"resnet_50_1x_1_pct-{summary['sha256'][:8]}.pth")
@@ -65,7 +65,7 @@ def test_convert_official(tmp_path, capsys, monkeypatch):
 
     del params["res_net50/~/initial_conv"]
     pickled.write_bytes(pickle.dumps({"experiment_state": {"online_params": params, "online_state": state}}, protocol=2))
-    code, _, err = run(capsys, "convert-official", str(pickled), "--out-dir", str(tmp_path / "out2"))
+    code, _, err = run(capsys, "convert-official", str(pickled), "--out", str(tmp_path / "out2"))
     assert code == 1 and "unsupported layout" in err and not (tmp_path / "out2").exists()
 
 

@@ -22,7 +22,7 @@ PROG = "solo-semppl zoo"
 
 
 def _export(args: argparse.Namespace) -> None:
-    folder = export_release(args.checkpoint, args.out_dir, name=args.name, results=args.results,
+    folder = export_release(args.checkpoint, args.out, name=args.name, results=args.results,
                             split_file=args.split_file, args_path=args.args, trusted=args.trusted)
     print(folder)
 
@@ -47,7 +47,7 @@ def _verify(args: argparse.Namespace) -> None:
 
 
 def _convert(args: argparse.Namespace) -> None:
-    print(json.dumps(convert_official_file(args.pickle, args.out_dir, name=args.name, trusted=args.trusted), indent=2))
+    print(json.dumps(convert_official_file(args.pickle, args.out, name=args.name, trusted=args.trusted), indent=2))
 
 
 def _solo_ckpt(args: argparse.Namespace) -> None:
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = command("export", _export, "write a release folder from a solo-learn checkpoint")
     cmd.add_argument("checkpoint", help="solo-learn checkpoint (.ckpt) with args.json beside it")
-    cmd.add_argument("--out-dir", required=True, help="parent folder of the release folder")
+    cmd.add_argument("--out", required=True, help="parent folder of the release folder")
     cmd.add_argument("--name", help="release name (default: args.json 'name')")
     cmd.add_argument("--results", help="results JSON: protocol, command, metrics per entry")
     cmd.add_argument("--split-file", help="labelled-split file used for pretraining (hashed in the card)")
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = command("convert-official", _convert, "convert an official SemPPL JAX pickle to a torchvision state dict")
     cmd.add_argument("pickle")
-    cmd.add_argument("--out-dir", required=True, help="folder for <name>-<8 hex>.pth")
+    cmd.add_argument("--out", required=True, help="folder for <name>-<8 hex>.pth")
     cmd.add_argument("--name", help="file name stem (default: the pickle's)")
     trusted_option(cmd)
 
