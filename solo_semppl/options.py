@@ -39,6 +39,11 @@ def non_negative(default: Optional[float]) -> Option:
     return Option(default, (int, float), lambda v: v >= 0, "a number >= 0")
 
 
+def positive(default: Optional[float]) -> Option:
+    """A number > 0 (temperatures)."""
+    return Option(default, (int, float), lambda v: v > 0, "a number > 0")
+
+
 def in_unit_interval(default: float) -> Option:
     return Option(default, (int, float), lambda v: 0 <= v <= 1, "a number in [0, 1]")
 

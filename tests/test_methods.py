@@ -283,7 +283,7 @@ def test_paws_trains_on_the_labelled_support_and_every_switch_changes_it(folder)
 
 
 @pytest.mark.parametrize("override, message", [
-    ("method_kwargs.sharpen_temperature=0", r"method_kwargs\.sharpen_temperature = 0: expected > 0"),
+    ("method_kwargs.sharpen_temperature=0", r"method_kwargs\.sharpen_temperature = 0: expected a number > 0"),
     ("method_kwargs.label_smoothing=2", r"method_kwargs\.label_smoothing = 2"),
     ("semi_supervised.labelled_per_batch=0", r"semi_supervised\.labelled_per_batch = 0: paws needs labelled images in every batch"),
     ("semi_supervised.fraction=null", r"paws needs a labelled split"),

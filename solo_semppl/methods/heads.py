@@ -11,3 +11,4 @@ def mlp(in_dim: int, hidden_dim: int, out_dim: int, layers: int = 2) -> nn.Seque
         blocks += [nn.Linear(width, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU()]
         width = hidden_dim
     return nn.Sequential(*blocks, nn.Linear(width, out_dim))
+

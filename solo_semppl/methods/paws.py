@@ -1,20 +1,19 @@
 """PAWS as a solo-learn method (``method: paws``; Assran et al. 2021, "Semi-Supervised Learning of
 Visual Features by Non-Parametrically Predicting View Assignments with Support Samples")."""
-from typing import Any, Dict, List, Sequence
+from typing import Any, Sequence
 
 import omegaconf
 import torch
-from solo.methods.base import BaseMethod
 from solo.utils.misc import concat_all_gather_no_grad
 
-from solo_semppl.lars import LARS
 from solo_semppl.losses import paws_loss, smoothed_one_hot
 from solo_semppl.methods.heads import mlp
-from solo_semppl.methods.semi import SemiSupervised, gather_views, require_labelled_share
-from solo_semppl.options import apply_options, flag, in_unit_interval, non_negative, positive_int
+from solo_semppl.methods.labelled_share import LabelledShareMethod
+from solo_semppl.methods.semi import gather_views
+from solo_semppl.options import flag, in_unit_interval, positive
 
 
-class PAWS(SemiSupervised, BaseMethod):
+class PAWS(LabelledShareMethod):
     """Every crop of an unlabelled image is classified by soft nearest neighbours among the
     labelled support crops of the global batch; its target is the sharpened prediction of the
     image's other large crops (``losses.paws_loss``); mean-entropy maximisation keeps the mean
@@ -42,14 +41,9 @@ class PAWS(SemiSupervised, BaseMethod):
     labelled set). Logged: train_paws, train_me_max, train_ssl_loss.
     """
 
-    _OPTIMIZERS = {**BaseMethod._OPTIMIZERS, "lars": LARS}
-    NEEDS_SPLIT = True
     OPTIONS = {
-        **SemiSupervised.OPTIONS,
-        "proj_hidden_dim": positive_int(2048),
-        "proj_output_dim": positive_int(128),
-        "temperature": non_negative(0.1),
-        "sharpen_temperature": non_negative(0.25),
+        **LabelledShareMethod.OPTIONS,
+        "sharpen_temperature": positive(0.25),
         "label_smoothing": in_unit_interval(0.1),
         "me_max": flag(True),
     }
@@ -63,29 +57,10 @@ class PAWS(SemiSupervised, BaseMethod):
 
     @classmethod
     def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
-        cfg = BaseMethod.add_and_assert_specific_cfg(cfg)
-        apply_options(cfg, "method_kwargs", cls.OPTIONS)
-        for key in ("temperature", "sharpen_temperature"):
-            if cfg.method_kwargs[key] <= 0:
-                raise ValueError(f"method_kwargs.{key} = {cfg.method_kwargs[key]}: expected > 0")
+        cfg = super().add_and_assert_specific_cfg(cfg)
         if cfg.data.num_large_crops < 2:
             raise ValueError(f"data.num_large_crops = {cfg.data.num_large_crops}: paws needs at least 2 (targets come from the other large crops)")
-        require_labelled_share(cfg)
         return cfg
-
-    @property
-    def learnable_params(self) -> List[dict]:
-        return super().learnable_params + [{"name": "projector", "params": self.projector.parameters()}]
-
-    def forward(self, X: torch.Tensor) -> Dict[str, Any]:
-        out = super().forward(X)
-        out["z"] = self.projector(out["feats"])
-        return out
-
-    def multicrop_forward(self, X: torch.Tensor) -> Dict[str, Any]:
-        out = super().multicrop_forward(X)
-        out["z"] = self.projector(out["feats"])
-        return out
 
     def support_rows(self, per_rank: int, total: int) -> torch.Tensor:
         """[total] bool of the gathered batch: the first ``support_per_rank`` rows of every rank."""

@@ -10,7 +10,7 @@ from solo.utils.momentum import initialize_momentum_params
 from solo_semppl.lars import LARS
 from solo_semppl.methods.heads import mlp
 from solo_semppl.methods.semi import SemiSupervised, gather_views, global_batch_size, masked_classification
-from solo_semppl.options import Option, apply_options, choice, non_negative, positive_int
+from solo_semppl.options import Option, apply_options, choice, non_negative, positive, positive_int
 from solo_semppl.step import StepConfig, StepInputs, semppl_step
 
 
@@ -49,7 +49,7 @@ class ReLIC(SemiSupervised, BaseMomentumMethod):
         "proj_output_dim": positive_int(256),
         "pred_hidden_dim": positive_int(4096),
         "proj_layers": Option(2, (int,), lambda v: v in (2, 3), "2 or 3"),
-        "temperature": non_negative(0.2),
+        "temperature": positive(0.2),
         "num_negatives": positive_int(10),
         "contrastive_weight": non_negative(0.3),
         "invariance_weight": non_negative(5.0),
@@ -70,8 +70,6 @@ class ReLIC(SemiSupervised, BaseMomentumMethod):
     def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
         cfg = BaseMomentumMethod.add_and_assert_specific_cfg(cfg)
         apply_options(cfg, "method_kwargs", cls.OPTIONS)
-        if cfg.method_kwargs.temperature <= 0:
-            raise ValueError(f"method_kwargs.temperature = {cfg.method_kwargs.temperature}: expected > 0")
         global_batch = global_batch_size(cfg)
         if cfg.method_kwargs.num_negatives > global_batch - 1:
             raise ValueError(

@@ -34,17 +34,6 @@ def global_batch_size(cfg: omegaconf.DictConfig) -> int:
     return cfg.optimizer.batch_size * len(cfg.devices) * omegaconf.OmegaConf.select(cfg, "num_nodes", default=1)
 
 
-def require_labelled_share(cfg: omegaconf.DictConfig) -> None:
-    """Methods that learn from the labelled images of every batch (suncet, paws) need
-    ``semi_supervised.labelled_per_batch`` > 0."""
-    share = omegaconf.OmegaConf.select(cfg, "semi_supervised.labelled_per_batch", default=0) or 0
-    if share <= 0:
-        raise ValueError(
-            f"semi_supervised.labelled_per_batch = {share}: {cfg.method} needs labelled images in every batch, "
-            "expected an int >= 1 (with semi_supervised.balanced_labelled: true for class-balanced ones)"
-        )
-
-
 def masked_classification(logits: torch.Tensor, targets: torch.Tensor) -> dict:
     """Cross-entropy, acc@1 and acc@5 over the samples whose target is not -1.
 

@@ -1,21 +1,20 @@
 """SuNCEt as a solo-learn method (``method: suncet``): SimCLR plus a supervised noise-contrastive
 term over the labelled images of each batch (Assran et al. 2020, "Recovering Petaflops in
 Contrastive Semi-Supervised Learning of Visual Representations")."""
-from typing import Any, Dict, List, Sequence
+from typing import Any, Sequence
 
 import omegaconf
 import torch
 import torch.nn as nn
-from solo.methods.base import BaseMethod
 from solo.utils.misc import concat_all_gather_no_grad
 
-from solo_semppl.lars import LARS
 from solo_semppl.losses import nt_xent_loss
-from solo_semppl.methods.semi import SemiSupervised, gather_views, require_labelled_share
-from solo_semppl.options import apply_options, non_negative, positive_int
+from solo_semppl.methods.labelled_share import LabelledShareMethod
+from solo_semppl.methods.semi import gather_views
+from solo_semppl.options import non_negative, positive, positive_int
 
 
-class SuNCEt(SemiSupervised, BaseMethod):
+class SuNCEt(LabelledShareMethod):
     """SimCLR's NT-Xent over every crop of the global batch, plus SuNCEt's term: for a labelled
     anchor crop, the crops of the other labelled images of its class (and its own other crops)
     are the positives, all other labelled crops the candidates; -log of the positives' softmax
@@ -37,14 +36,9 @@ class SuNCEt(SemiSupervised, BaseMethod):
     official support batches are). Logged: train_simclr, train_suncet, train_ssl_loss.
     """
 
-    _OPTIMIZERS = {**BaseMethod._OPTIMIZERS, "lars": LARS}
-    NEEDS_SPLIT = True
     OPTIONS = {
-        **SemiSupervised.OPTIONS,
-        "proj_hidden_dim": positive_int(2048),
-        "proj_output_dim": positive_int(128),
-        "temperature": non_negative(0.1),
-        "supervised_temperature": non_negative(0.1),
+        **LabelledShareMethod.OPTIONS,
+        "supervised_temperature": positive(0.1),
         "supervised_weight": non_negative(1.0),
         "supervised_epochs": positive_int(None, allow_zero=True),
     }
@@ -56,30 +50,6 @@ class SuNCEt(SemiSupervised, BaseMethod):
             nn.Linear(self.features_dim, kw.proj_hidden_dim), nn.ReLU(), nn.Linear(kw.proj_hidden_dim, kw.proj_output_dim)
         )
         self.init_semi_supervised(cfg)
-
-    @classmethod
-    def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
-        cfg = BaseMethod.add_and_assert_specific_cfg(cfg)
-        apply_options(cfg, "method_kwargs", cls.OPTIONS)
-        for key in ("temperature", "supervised_temperature"):
-            if cfg.method_kwargs[key] <= 0:
-                raise ValueError(f"method_kwargs.{key} = {cfg.method_kwargs[key]}: expected > 0")
-        require_labelled_share(cfg)
-        return cfg
-
-    @property
-    def learnable_params(self) -> List[dict]:
-        return super().learnable_params + [{"name": "projector", "params": self.projector.parameters()}]
-
-    def forward(self, X: torch.Tensor) -> Dict[str, Any]:
-        out = super().forward(X)
-        out["z"] = self.projector(out["feats"])
-        return out
-
-    def multicrop_forward(self, X: torch.Tensor) -> Dict[str, Any]:
-        out = super().multicrop_forward(X)
-        out["z"] = self.projector(out["feats"])
-        return out
 
     def training_step(self, batch: Sequence[Any], batch_idx: int) -> torch.Tensor:
         kw = self.cfg.method_kwargs
