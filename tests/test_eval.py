@@ -356,3 +356,22 @@ def test_distill_refuses_a_teacher_that_is_not_a_fine_tuned_model_of_the_run(run
     for kwargs, message in [({"temperature": 0}, "temperature = 0"), ({"label_weight": -1}, "label_weight = -1")]:
         with pytest.raises(ValueError, match=message):
             distill(run, teacher, **kwargs)
+
+
+def test_distil_run_refits_the_same_teacher_when_the_model_was_not_kept(run_dir, tmp_path):
+    """A run evaluated before fine-tuned models were kept: distil_run fits its teacher again from
+    the fine-tune record, and the seeded final fit gives the model that was evaluated."""
+    from solo_semppl.eval.finetune import finetune
+    from solo_semppl.eval.results import write_result
+    from solo_semppl.experiments.evaluate import distil_run
+
+    run = load_run(run_dir)
+    record = finetune(run, epochs=1, lr_grid=(0.03, 0.1), min_steps=6, save_to=tmp_path / "evaluated.pt")
+    write_result(run, "finetune", record)
+    metrics = distil_run(run_dir, epochs=1)
+    refit, evaluated = torch.load(run_dir / "eval" / "finetune_model.pt"), torch.load(tmp_path / "evaluated.pt")
+    for module in ("backbone", "head"):
+        for key, value in evaluated[module].items():
+            assert torch.equal(value, refit[module][key]), key
+    assert metrics["teacher_top1"] == record["top1"] and (run_dir / "eval" / "distill.json").is_file()
+    assert distil_run(run_dir, epochs=1) == metrics  # kept: not distilled again

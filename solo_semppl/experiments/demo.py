@@ -1,6 +1,8 @@
 """``solo-semppl demo``: the main job. ``compare`` on the embedded digits data (scikit-learn's
 load_digits, materialised once as a solo-learn custom image folder) at 10 % and 1 % labels:
-SemPPL, ReLIC, SimCLR, BYOL and supervised-only, same tiny CNN, split and budget, 3 seeds.
+SemPPL, ReLIC, SimCLR, BYOL, the semi-supervised rivals SuNCEt and PAWS, SimCLRv2's
+distillation of SemPPL and SimCLR ("+ distil" rows) and supervised-only, same tiny CNN, split
+and budget, 3 seeds.
 
 At 1 % the class-balanced split keeps at least one labelled image per class, so it holds one
 image per class (10 images, 0.7 % of the training set).
