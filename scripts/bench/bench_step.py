@@ -1,6 +1,9 @@
 """Training-step time and peak memory of semppl vs relic (and both vs solo-learn's byol at 2
 large crops), and of relic with the NaN guard off, at the same backbone, crops and batch;
-with ``--suite rivals``, of suncet and paws vs solo-learn's simclr at 4+2 crops.
+with ``--suite rivals``, of suncet and paws vs solo-learn's simclr at 4+2 crops (suncet and paws
+draw their labelled share with the pretraining sampler; their support is part of the batch, so
+no extra support forward is timed: the official PAWS forwards ``labelled_per_batch`` support
+images on top of the batch, about (batch + support) / batch of a step).
 
     python scripts/bench/bench_step.py --backbone resnet18 --size 32 --batch 64 --steps 20 --rounds 3
     python scripts/bench/bench_step.py --suite rivals --backbone tiny_cnn --size 16 --steps 20 --rounds 5
@@ -75,7 +78,16 @@ def one(method, large, small, guard, args):
     crops = [torch.randn(n, 3, args.size, args.size) for _ in range(large)]
     crops += [torch.randn(n, 3, args.size // 2, args.size // 2) for _ in range(small)]
     data = [(i, [c[i] for c in crops], i // (n // 2)) for i in range(n)]
-    loader = torch.utils.data.DataLoader(data, batch_size=args.batch, drop_last=True)
+    semi = model.cfg.semi_supervised
+    if semi.get("labelled_per_batch"):  # suncet / paws: their labelled share first, as pretraining samples it
+        from solo_semppl.data.sampler import LabelledShareBatchSampler
+
+        targets = [target for _, _, target in data]
+        sampler = LabelledShareBatchSampler(model.labelled_mask, args.batch, semi.labelled_per_batch,
+                                            labelled_targets=targets if semi.balanced_labelled else None)
+        loader = torch.utils.data.DataLoader(data, batch_sampler=sampler)
+    else:
+        loader = torch.utils.data.DataLoader(data, batch_size=args.batch, drop_last=True)
     times = []
 
     class Timer(pl.Callback):
