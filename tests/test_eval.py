@@ -375,3 +375,16 @@ def test_distil_run_refits_the_same_teacher_when_the_model_was_not_kept(run_dir,
             assert torch.equal(value, refit[module][key]), key
     assert metrics["teacher_top1"] == record["top1"] and (run_dir / "eval" / "distill.json").is_file()
     assert distil_run(run_dir, epochs=1) == metrics  # kept: not distilled again
+
+
+def test_distill_switches_change_the_student(run_dir, teacher):
+    from solo_semppl.eval.distill import distill
+
+    def head(**kwargs):
+        out = run_dir / "student.pt"
+        distill(load_run(run_dir), teacher, epochs=2, batch_size=8, save_to=out, **kwargs)
+        return torch.load(out)["head"]["weight"]
+
+    default = head()
+    for switch in ({"temperature": 3.0}, {"label_weight": 0.0}, {"lr": 0.01}):
+        assert not torch.allclose(head(**switch), default), switch

@@ -7,6 +7,11 @@ images on top of the batch, about (batch + support) / batch of a step).
 
     python scripts/bench/bench_step.py --backbone resnet18 --size 32 --batch 64 --steps 20 --rounds 3
     python scripts/bench/bench_step.py --suite rivals --backbone tiny_cnn --size 16 --steps 20 --rounds 5
+    python scripts/bench/bench_step.py --suite rivals --backbone tiny_cnn --size 16 --hidden 512 --out-dim 64
+
+The heads are 4096 wide (output 256) unless ``--hidden`` / ``--out-dim`` say otherwise; PAWS'
+projector has 3 layers (the official one), SimCLR's and SuNCEt's 2, so at 4096 PAWS pays a
+4096 x 4096 layer on every crop.
 
 Each configuration runs in its own process; the configurations are interleaved round by round
 (A, B, C, ..., A, B, C, ...) so that a load on a shared machine hits all of them; each run times
@@ -67,9 +72,9 @@ def one(method, large, small, guard, args):
                  f"backbone.name={args.backbone}", "~backbone.kwargs", "checkpoint.enabled=False",
                  f"augmentations.0.crop_size={args.size}", f"augmentations.0.num_crops={large}",
                  f"augmentations.1.crop_size={args.size // 2}", f"augmentations.1.num_crops={small}"]
-    overrides += ["method_kwargs.proj_hidden_dim=4096", "method_kwargs.proj_output_dim=256"]
+    overrides += [f"method_kwargs.proj_hidden_dim={args.hidden}", f"method_kwargs.proj_output_dim={args.out_dim}"]
     if method in WITH_PREDICTOR:
-        overrides.append("method_kwargs.pred_hidden_dim=4096")
+        overrides.append(f"method_kwargs.pred_hidden_dim={args.hidden}")
     if not guard:
         overrides.append("++method_kwargs.max_nonfinite_steps=0")
     cfg = compose(CONFIG_DIR / "pretrain" / "digits", method, overrides)
@@ -118,6 +123,8 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
     p.add_argument("--suite", default="semppl", choices=list(SUITES))
+    p.add_argument("--hidden", type=int, default=4096, help="projector (and predictor) hidden width")
+    p.add_argument("--out-dim", type=int, default=256, help="projector output width")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
