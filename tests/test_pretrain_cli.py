@@ -66,6 +66,34 @@ def test_each_method_trains_and_writes_a_solo_learn_run_folder(method, folder, t
         assert "train_pl_accuracy_epoch" in metrics[0] or "train_pl_accuracy" in metrics[0]
 
 
+def test_logged_values_are_written_at_the_logger_cadence_with_their_epoch_means(folder, tmp_path, monkeypatch):
+    """EpochMeans + cadence logging writes what self.log(on_epoch=True) would: train_<name>_step
+    on the logger's steps only, train_<name>_epoch the mean over all the epoch's steps."""
+    import csv
+
+    import solo_semppl.methods.semi as semi
+
+    seen = []  # every step's logged values, as finish_step hands them to EpochMeans
+    add = semi.EpochMeans.add
+    monkeypatch.setattr(semi.EpochMeans, "add", lambda self, values: seen.append(
+        {k: float(v.detach()) for k, v in values.items()}) or add(self, values))
+    run_dir = run_pretrain("semppl", folder, tmp_path, ["max_epochs=2", "log_every_n_steps=2"])
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    steps_per_epoch = len(seen) // 2
+    logged_steps = [int(r["step"]) for r in rows if r.get("train_ssl_loss_step")]
+    assert logged_steps == [s for s in range(len(seen)) if (s + 1) % 2 == 0]
+    for r in rows:
+        if r.get("train_ssl_loss_step"):
+            assert float(r["train_ssl_loss_step"]) == pytest.approx(seen[int(r["step"])]["train_ssl_loss"], rel=1e-5)
+    epochs = [r for r in rows if r.get("train_pl_accuracy_epoch")]
+    assert [int(r["epoch"]) for r in epochs] == [0, 1]
+    for epoch, r in enumerate(epochs):
+        values = seen[epoch * steps_per_epoch:(epoch + 1) * steps_per_epoch]
+        for name in ("train_ssl_loss", "train_pl_accuracy", "train_queue_fill"):
+            assert float(r[f"{name}_epoch"]) == pytest.approx(sum(v[name] for v in values) / len(values), rel=1e-5)
+
+
 def test_installed_config_names_resolve(tmp_path):
     from solo_semppl.cli.pretrain import resolve_config_args
 

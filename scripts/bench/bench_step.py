@@ -15,7 +15,8 @@ projector has 3 layers (the official one), SimCLR's and SuNCEt's 2, so at 4096 P
 
 Each configuration runs in its own process; the configurations are interleaved round by round
 (A, B, C, ..., A, B, C, ...) so that a load on a shared machine hits all of them; each run times
-``--steps`` steps after 2 warm-up steps and reports their median. Printed: per configuration the
+``--steps`` steps after 2 warm-up steps (a step: one batch start to the next, batches collated
+up front, so the loader costs nothing) and reports their median. Printed: per configuration the
 median over rounds with [min, max], and each ratio computed per round, with its [min, max].
 Targets (issue 15): semppl / relic <= 1.05 at 4+2 and at 2+0 crops; relic / solo-learn byol <=
 1.02 at 2 crops; guard on / off <= 1.02; peak memory semppl / relic <= 1.10. Memory is the peak
@@ -50,9 +51,9 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def one(method, large, small, guard, args):
-    """Builds the method from the digits configs on random data and times ``args.steps`` steps."""
-    import lightning.pytorch as pl
+def build(method, large, small, guard, args):
+    """The method from the digits configs and a loader of random crops for ``args.steps`` + 2
+    steps (suncet / paws draw their labelled share as pretraining does)."""
     from solo.args.pretrain import parse_cfg
     from solo.methods import METHODS
 
@@ -90,17 +91,27 @@ def one(method, large, small, guard, args):
         targets = [target for _, _, target in data]
         sampler = LabelledShareBatchSampler(model.labelled_mask, args.batch, semi.labelled_per_batch,
                                             labelled_targets=targets if semi.balanced_labelled else None)
-        loader = torch.utils.data.DataLoader(data, batch_sampler=sampler)
     else:
-        loader = torch.utils.data.DataLoader(data, batch_size=args.batch, drop_last=True)
-    times = []
+        sampler = torch.utils.data.BatchSampler(range(n), args.batch, drop_last=True)
+    # collated up front: the loader hands out ready batches, so a step's time is the method's alone
+    batches = [torch.utils.data.default_collate([data[i] for i in batch]) for batch in sampler]
+    loader = torch.utils.data.DataLoader(batches, batch_size=None)
+    return model, loader
 
-    class Timer(pl.Callback):
+
+def one(method, large, small, guard, args):
+    """Times ``args.steps`` steps after 2 warm-up steps: median step time and peak memory."""
+    import lightning.pytorch as pl
+
+    model, loader = build(method, large, small, guard, args)
+    starts = []
+
+    class Timer(pl.Callback):  # a step: one batch start to the next (the EMA update runs after callbacks)
         def on_train_batch_start(self, *a):
-            self.start = time.perf_counter()
+            starts.append(time.perf_counter())
 
-        def on_train_batch_end(self, *a):
-            times.append(time.perf_counter() - self.start)
+        def on_train_end(self, *a):
+            starts.append(time.perf_counter())
 
     accelerator = "gpu" if args.device == "gpu" else "cpu"
     before = rss_mib()
@@ -111,6 +122,7 @@ def one(method, large, small, guard, args):
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
     if accelerator == "gpu":
         peak = torch.cuda.max_memory_allocated() / 2**20
+    times = [b - a for a, b in zip(starts, starts[1:])]
     return {"time": statistics.median(times[2:]), "memory": peak}
 
 

@@ -65,6 +65,7 @@ class ReLIC(SemiSupervised, BaseMomentumMethod):
         initialize_momentum_params(self.projector, self.momentum_projector)
         self.predictor = mlp(kw.proj_output_dim, kw.pred_hidden_dim, kw.proj_output_dim)
         self.init_semi_supervised(cfg)
+        self._step_config = None
 
     @classmethod
     def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
@@ -120,7 +121,15 @@ class ReLIC(SemiSupervised, BaseMomentumMethod):
         return out
 
     def step_config(self) -> StepConfig:
-        return StepConfig.from_kwargs(self.cfg.method_kwargs, num_classes=self.num_classes)
+        """The step's settings from ``method_kwargs``, built on the first step (the device is
+        known by then) and kept: reading an omegaconf node every step costs more than the loss's
+        small ops."""
+        if self._step_config is None:
+            self._step_config = StepConfig.from_kwargs(self.cfg.method_kwargs, **self.step_settings())
+        return self._step_config
+
+    def step_settings(self) -> Dict[str, Any]:
+        return {"num_classes": self.num_classes}
 
     def global_inputs(self, out: Dict[str, Any], batch: Sequence[Any], visible: torch.Tensor) -> StepInputs:
         """The step's inputs gathered over ranks: online predictions of every crop (with
@@ -128,7 +137,7 @@ class ReLIC(SemiSupervised, BaseMomentumMethod):
         indexes, _, targets = batch
         ids, visible, hidden = (concat_all_gather_no_grad(t) for t in (indexes, visible, targets))
         projections = None
-        if self.cfg.method_kwargs.base_loss == "simclr":
+        if self.step_config().base_loss == "simclr":
             projections = gather_views(torch.stack(out["z"]), with_grad=True)
         return StepInputs(
             online=gather_views(torch.stack(out["p"]), with_grad=True),

@@ -8,7 +8,10 @@ method_kwargs (validated with the method's own, ``OPTIONS``):
         update; all DDP ranks together) and rolls back the step's batch-norm running statistics;
         this many in a row stop training with ``NonFiniteLossError`` (``solo_semppl.nonfinite``).
         0 turns the guard off (it reads the loss on the host every step, which an XLA step must not).
-Logged: train_<term> for each loss term and telemetry value, train_ssl_loss, train_nonfinite_steps.
+Logged: train_<term>_step / train_<term>_epoch for each loss term and telemetry value and for
+train_ssl_loss (what ``self.log(on_epoch=True)`` writes, at a fraction of its cost: the step's
+values go to Lightning only on the steps its logger writes, ``log_every_n_steps``, and their epoch
+means are kept by ``EpochMeans``, one stacked add a step); train_nonfinite_steps likewise.
 """
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -51,6 +54,29 @@ def masked_classification(logits: torch.Tensor, targets: torch.Tensor) -> dict:
     return {"loss": loss, "acc1": acc1, "acc5": acc5}
 
 
+class EpochMeans:
+    """Running means of named scalar tensors, one stacked add a step; ``means()`` returns them
+    and starts over. Example:
+        >>> means = EpochMeans(); means.add({"a": torch.tensor(1.0)}); means.add({"a": torch.tensor(3.0)})
+        >>> means.means()
+        {'a': tensor(2.)}
+    """
+
+    def __init__(self):
+        self.sums: Dict[Tuple[str, ...], Tuple[torch.Tensor, int]] = {}  # names -> (sum, steps)
+
+    def add(self, values: Dict[str, torch.Tensor]) -> None:
+        names = tuple(values)
+        stacked = torch.stack([value.detach().float().reshape(()) for value in values.values()])
+        total, steps = self.sums.get(names, (0.0, 0))
+        self.sums[names] = (total + stacked, steps + 1)
+
+    def means(self) -> Dict[str, torch.Tensor]:
+        out = {name: total[i] / steps for names, (total, steps) in self.sums.items() for i, name in enumerate(names)}
+        self.sums = {}
+        return out
+
+
 class SemiSupervised:
     """The mixin; call ``init_semi_supervised(cfg)`` in ``__init__``. ``NEEDS_SPLIT``: a
     missing ``semi_supervised`` split is an error (else the method runs self-supervised)."""
@@ -69,6 +95,7 @@ class SemiSupervised:
         self.seed = int(omegaconf.OmegaConf.select(cfg, "seed", default=5))
         self.nonfinite = NonFiniteGuard(cfg.method_kwargs.max_nonfinite_steps)
         self.norm_stats = NormStatistics()
+        self.epoch_means = EpochMeans()
 
     def visible_targets(self, indexes: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The targets a semi-supervised method may see: -1 for unlabelled images."""
@@ -101,14 +128,24 @@ class SemiSupervised:
         skips backward and the optimiser; the step's batch-norm statistics are put back). Logs
         ``logged`` as train_<name>, computed from gathered inputs: equal on every rank, no sync."""
         loss = ssl_loss + class_loss
-        if self.nonfinite.enabled:
-            skip = self.nonfinite.skip(finite_on_all_ranks(loss))
-            self.log("train_nonfinite_steps", float(self.nonfinite.total))
-            if skip:
-                self.norm_stats.restore()
-                return None
-        self.log_dict({f"train_{name}": value for name, value in {**logged, "ssl_loss": ssl_loss}.items()}, on_epoch=True)
+        if self.nonfinite.enabled and self.nonfinite.skip(finite_on_all_ranks(loss)):
+            self.norm_stats.restore()
+            return None
+        values = {f"train_{name}": value for name, value in {**logged, "ssl_loss": ssl_loss}.items()}
+        self.epoch_means.add(values)
+        if self._trainer is not None and self.trainer._logger_connector.should_update_logs:
+            self.log_dict({f"{name}_step": value for name, value in values.items()})
+            self.log_nonfinite_steps()
         return loss
+
+    def log_nonfinite_steps(self) -> None:
+        if self.nonfinite.enabled:
+            self.log("train_nonfinite_steps", float(self.nonfinite.total))
+
+    def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
+        self.log_dict({f"{name}_epoch": value for name, value in self.epoch_means.means().items()})
+        self.log_nonfinite_steps()
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         checkpoint["nonfinite_steps"] = self.nonfinite.state_dict()

@@ -1,5 +1,5 @@
 """SemPPL as a solo-learn method (``method: semppl``): ReLICv2 plus semantic positives."""
-from typing import Any, Sequence
+from typing import Any, Dict, Sequence
 
 import omegaconf
 import torch
@@ -8,7 +8,7 @@ from solo_semppl.methods.relic import ReLIC
 from solo_semppl.methods.semi import global_batch_size
 from solo_semppl.options import Option, choice, flag, in_unit_interval, non_negative, positive_int
 from solo_semppl.semantic import LabelledQueue
-from solo_semppl.step import StepConfig, semppl_step
+from solo_semppl.step import semppl_step
 
 STORAGE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -71,6 +71,7 @@ class SemPPL(ReLIC):
     def __init__(self, cfg: omegaconf.DictConfig):
         super().__init__(cfg)
         kw = cfg.method_kwargs
+        self.sempos_start_epoch = kw.sempos_start_epoch
         self.queue = LabelledQueue(
             self.num_large_crops, self.queue_capacity(cfg), kw.proj_output_dim, STORAGE_DTYPES[kw.queue_dtype]
         )
@@ -90,11 +91,11 @@ class SemPPL(ReLIC):
             )
         return capacity
 
-    def step_config(self) -> StepConfig:
+    def step_settings(self) -> Dict[str, Any]:
         backend = self.cfg.method_kwargs.knn_backend
         if backend == "auto":
             backend = "faiss" if self.device.type == "cpu" else "torch"
-        return StepConfig.from_kwargs(self.cfg.method_kwargs, num_classes=self.num_classes, knn_backend=backend)
+        return {**super().step_settings(), "knn_backend": backend}
 
     def training_step(self, batch: Sequence[Any], batch_idx: int) -> torch.Tensor:
         # parent step: every crop online, the large crops through the EMA target, online probe
@@ -102,7 +103,7 @@ class SemPPL(ReLIC):
         inputs = self.global_inputs(out, batch, visible)
         # ReLICv2's terms, k-NN pseudo-labels against the queue, semantic positives drawn from it
         # and their terms, weighted in one place (solo_semppl.step.loss_weights)
-        semantic_on = self.current_epoch >= self.cfg.method_kwargs.sempos_start_epoch
+        semantic_on = self.current_epoch >= self.sempos_start_epoch
         result = semppl_step(inputs, self.step_config(), self.step_generator, self.queue, semantic_on)
         # NaN/inf guard, log the terms and the pseudo-label / queue telemetry
         loss = self.finish_step(result.loss, out["loss"], {**result.terms, **result.telemetry})
