@@ -8,7 +8,7 @@ import torch
 
 from solo_semppl.data.sampler import LabelledShareBatchSampler
 from solo_semppl.data.split import (
-    LabelledSplit, build_split, split_class_balanced, split_from_index_file, split_from_simclr_list, validate_split,
+    LabelledSplit, build_split, draw_per_class, split_class_balanced, split_from_index_file, split_from_simclr_list, validate_split,
 )
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -77,6 +77,27 @@ def test_class_balanced_counts_determinism_and_minimum():
     assert split_class_balanced(targets, fraction=0.1, seed=4).sha256() != a.sha256()
     unlabelled_part = split_class_balanced([0, 1, -1, -1, 0, 1], per_class=2)
     assert set(unlabelled_part.labelled.tolist()) == {0, 1, 4, 5}
+
+
+def test_the_stratified_draw_matches_a_loop_and_serves_splits_validation_and_holdout():
+    from solo_semppl.data.digits import stratified_val
+    from solo_semppl.eval.data import holdout
+
+    targets = np.array([c for c in (2, 0, 1) for _ in range(7 + c)] + [-1] * 5)
+    drawn = draw_per_class(targets, lambda n: n // 3, np.random.default_rng(5))
+    rng = np.random.default_rng(5)  # the loop reference: class order, rng.choice without replacement
+    loop = np.concatenate([rng.choice(np.flatnonzero(targets == c), size=(targets == c).sum() // 3, replace=False)
+                           for c in (0, 1, 2)])
+    assert np.array_equal(drawn, loop) and drawn.dtype == np.int64 and len(set(drawn.tolist())) == drawn.size
+    assert np.array_equal(split_class_balanced(targets, per_class=2, seed=5).labelled,
+                          np.sort(draw_per_class(targets, lambda n: 2, np.random.default_rng(5))))
+    val = stratified_val(np.abs(targets), 0.25, seed=1)
+    assert np.array_equal(np.flatnonzero(val), np.sort(draw_per_class(np.abs(targets), lambda n: round(0.25 * n), np.random.default_rng(1))))
+    labelled = np.array([0, 1, 2, 9, 10, 18, 19, 20, 21, 22])  # 3 of class 2, 2 of class 0, 5 of class 1
+    fit, held = holdout(labelled, targets, fraction=0.4, seed=0)
+    assert np.array_equal(np.sort(np.concatenate([fit, held])), labelled) and not set(fit) & set(held)
+    assert np.bincount(targets[held], minlength=3).tolist() == [1, 2, 1]  # round(0.4 n), a class keeps one to fit
+    assert np.bincount(targets[fit], minlength=3).tolist() == [1, 3, 2]
 
 
 def test_validate_split_errors_and_warnings():

@@ -15,16 +15,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from solo_semppl.data.split import draw_per_class
 from solo_semppl.io.cache import cache_root
 
 
 def stratified_val(targets: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of validation images: round(val_fraction * n_c) per class, seeded."""
-    rng = np.random.default_rng(seed)
     val = np.zeros(targets.size, dtype=bool)
-    for c in np.unique(targets):
-        members = np.flatnonzero(targets == c)
-        val[rng.choice(members, size=int(round(val_fraction * members.size)), replace=False)] = True
+    val[draw_per_class(targets, lambda n: int(round(val_fraction * n)), np.random.default_rng(seed))] = True
     return val
 
 

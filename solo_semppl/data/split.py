@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -105,6 +105,15 @@ def split_from_simclr_list(path, sample_paths: Sequence[str]) -> LabelledSplit:
     return make_split([position[name] for name in lines], len(sample_paths), str(path))
 
 
+def draw_per_class(targets: Sequence[int], count: Callable[[int], int], rng: np.random.Generator) -> np.ndarray:
+    """The one stratified draw: for each class c (targets >= 0; -1 is never drawn), in class
+    order, ``count(n_c)`` of its positions without replacement (``rng.choice``); int64."""
+    targets = np.asarray(targets, dtype=np.int64)
+    drawn = [rng.choice(members, size=count(members.size), replace=False)
+             for members in (np.flatnonzero(targets == c) for c in np.unique(targets[targets >= 0]))]
+    return np.concatenate(drawn).astype(np.int64) if drawn else np.zeros(0, dtype=np.int64)
+
+
 def split_class_balanced(targets: Sequence[int], *, fraction: Optional[float] = None, per_class: Optional[int] = None,
                          seed: int = 0, min_per_class: int = 1) -> LabelledSplit:
     """Per class, round(fraction * n_c) (at least ``min_per_class``, at most n_c) or exactly
@@ -112,15 +121,12 @@ def split_class_balanced(targets: Sequence[int], *, fraction: Optional[float] = 
     target -1 (unlabelled by nature, e.g. STL-10's unlabelled part) are never drawn."""
     if (fraction is None) == (per_class is None):
         raise ValueError("set exactly one of fraction / per_class")
-    targets = np.asarray(targets, dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for c in np.unique(targets[targets >= 0]):
-        members = np.flatnonzero(targets == c)
-        count = per_class if per_class is not None else max(min_per_class, int(round(fraction * members.size)))
-        chosen.append(rng.choice(members, size=min(count, members.size), replace=False))
+
+    def count(n: int) -> int:
+        return min(n, per_class if per_class is not None else max(min_per_class, int(round(fraction * n))))
+
+    indices = draw_per_class(targets, count, np.random.default_rng(seed))
     source = f"fraction={fraction}" if fraction is not None else f"per_class={per_class}"
-    indices = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
     return make_split(indices, len(targets), f"{source} seed={seed} min_per_class={min_per_class}")
 
 

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from torchvision import datasets, transforms
 
 from solo_semppl.data.folder_check import image_folder, skipped_images
+from solo_semppl.data.split import draw_per_class
 
 CIFAR_MEAN_STD = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
@@ -51,14 +52,8 @@ def targets_of(ds) -> np.ndarray:
 def holdout(indices: np.ndarray, targets: np.ndarray, fraction: float = 0.2, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """Stratified (fit, held_out) of labelled indices: round(fraction * n_c) per class goes to
     held_out, but a class always keeps at least one image for fitting."""
-    rng = np.random.default_rng(seed)
-    fit, held = [], []
-    for c in np.unique(targets[indices]):
-        members = rng.permutation(indices[targets[indices] == c])
-        n_held = min(int(round(fraction * members.size)), members.size - 1)
-        held.append(members[:n_held])
-        fit.append(members[n_held:])
-    return np.sort(np.concatenate(fit)), np.sort(np.concatenate(held))
+    held = indices[draw_per_class(targets[indices], lambda n: min(int(round(fraction * n)), n - 1), np.random.default_rng(seed))]
+    return np.sort(np.setdiff1d(indices, held)), np.sort(held)
 
 
 def check_classes(train_ds, val_ds, source: str) -> None:
