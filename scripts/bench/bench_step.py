@@ -20,7 +20,10 @@ up front, so the loader costs nothing) and reports their median. Printed: per co
 median over rounds with [min, max], and each ratio computed per round, with its [min, max].
 Targets (issue 15): semppl / relic <= 1.05 at 4+2 and at 2+0 crops; relic / solo-learn byol <=
 1.02 at 2 crops; guard on / off <= 1.02; peak memory semppl / relic <= 1.10. Memory is the peak
-RSS growth of the process during training (CPU) or torch.cuda.max_memory_allocated (GPU).
+RSS growth of the process during training (CPU; every configuration imports faiss before the
+baseline is read, so that loading its library, about 13 MiB of code once per process, which
+semppl's CPU labeller does at its first step, is not counted as training memory) or
+torch.cuda.max_memory_allocated (GPU).
 """
 import argparse
 import json
@@ -114,6 +117,7 @@ def one(method, large, small, guard, args):
             starts.append(time.perf_counter())
 
     accelerator = "gpu" if args.device == "gpu" else "cpu"
+    import faiss  # noqa: F401  (library code, loaded once per process: not training memory)
     before = rss_mib()
     trainer = pl.Trainer(accelerator=accelerator, devices=1, max_steps=args.steps + 2, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
