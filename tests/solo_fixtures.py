@@ -57,6 +57,15 @@ def tiny_cfg(method: str, train_path: Path, extra: Optional[List[str]] = None):
     return parse_cfg(cfg)
 
 
+def build(method, folder, extra=()):
+    """The method of ``tiny_cfg`` with a quarter of the images labelled, seeded."""
+    from solo.methods import METHODS
+
+    cfg = tiny_cfg(method, folder, ["semi_supervised.fraction=0.25", *extra])
+    torch.manual_seed(0)
+    return METHODS[cfg.method](cfg)
+
+
 class CropsDataset(torch.utils.data.Dataset):
     """(index, [crops], target) like solo-learn's pretrain datasets, with crops fixed by the
     index (random tensors seeded by it), so two runs see identical pixels."""
@@ -106,3 +115,10 @@ def fit(model, dataset, steps: int, batch_size: int = 8, seed: int = 0, labelled
     )
     trainer.fit(model, loader)
     return losses
+
+
+def dataset_of(model):
+    """A ``CropsDataset`` over the model's training folder."""
+    from torchvision.datasets import ImageFolder
+
+    return CropsDataset(ImageFolder(model.cfg.data.train_path).targets)

@@ -1,5 +1,5 @@
 """A SemPPL training step for the XLA check (``check_xla.py``) and the CPU host-sync test
-(``tests/test_xla_ready.py``) around solo-semppl's framework-free step, the same
+(``tests/core/test_xla_ready.py``) around solo-semppl's framework-free step, the same
 ``solo_semppl.step.semppl_step`` the solo-learn method calls: no solo-learn, no Lightning, so it
 runs in a torch-xla venv that has neither.
 

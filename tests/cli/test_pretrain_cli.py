@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import needs_solo
+from conftest import REPO, needs_solo
 
 pytestmark = needs_solo
 
@@ -106,7 +106,7 @@ def test_installed_config_names_resolve(tmp_path):
 
 @pytest.mark.slow
 def test_semppl_loss_falls_when_overfitting_a_tiny_set(folder):
-    from test_methods import build, dataset_of
+    from solo_fixtures import build, dataset_of
 
     from solo_fixtures import fit
 
@@ -131,7 +131,7 @@ def test_upstream_main_pretrain_runs_semppl_through_the_callback(folder, tmp_pat
     script = upstream_checkout()
     if script is None:
         pytest.skip("solo-learn is not installed from a checkout (pip install -e <solo-learn>): no main_pretrain.py")
-    config_dir = Path(__file__).resolve().parents[1] / "scripts" / "pretrain" / "digits"
+    config_dir = REPO / "scripts" / "pretrain" / "digits"
     cmd = [
         sys.executable, str(script), "--config-path", str(config_dir), "--config-name", "semppl",
         *SMALL, "method_kwargs.pred_hidden_dim=32", "method_kwargs.num_negatives=5", "devices='1'", "accelerator=cpu",
@@ -140,7 +140,7 @@ def test_upstream_main_pretrain_runs_semppl_through_the_callback(folder, tmp_pat
         "semi_supervised.fraction=0.25",
         "+hydra.callbacks.solo_semppl._target_=solo_semppl.hydra_callback.RegisterMethods",
     ]
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(REPO)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]

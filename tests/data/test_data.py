@@ -11,7 +11,9 @@ from solo_semppl.data.split import (
     LabelledSplit, build_split, draw_per_class, split_class_balanced, split_from_index_file, split_from_simclr_list, validate_split,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from conftest import REPO
+
+SHARED = REPO.parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data split files are not present")
 
 

@@ -10,21 +10,7 @@ from solo_semppl.data.folder_check import check_image_folders, image_folder, sca
 from solo_semppl.data.semi_config import resolve_split
 from solo_semppl.data.split import keep_only, make_split
 
-from test_data_image_loader import write_truncated
-
-
-def make_folder(root, classes=3, per_class=4, size=8):
-    """``root/class<c>/<c>_<i>.png``, each image's red channel = its class."""
-    for c in range(classes):
-        (root / f"class{c}").mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            Image.new("RGB", (size, size), (c, i, 0)).save(root / f"class{c}" / f"{c}_{i}.png")
-    return root
-
-
-def corrupt(path):
-    path.write_bytes(b"this is not a png")
-    return path
+from image_files import corrupt, make_folder, write_truncated
 
 
 def data_cfg(root, val=None, **data):

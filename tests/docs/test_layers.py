@@ -3,7 +3,9 @@ layer or the layers below it, lazy imports inside functions included."""
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "solo_semppl"
+from conftest import REPO
+
+PACKAGE = REPO / "solo_semppl"
 # bottom to top; the root package's register() binds the methods, so it sits with them
 LAYERS = [
     ("io",),

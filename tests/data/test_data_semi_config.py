@@ -5,7 +5,7 @@ from omegaconf import OmegaConf
 
 from solo_semppl.data.semi_config import resolve_split
 
-from test_data_folder_check import make_folder
+from image_files import make_folder
 
 
 @pytest.mark.parametrize(

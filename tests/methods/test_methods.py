@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import needs_solo
+from solo_fixtures import build, dataset_of
 
 pytestmark = needs_solo
 
@@ -16,24 +17,6 @@ def folder(tmp_path_factory):
     from solo_fixtures import make_image_folder
 
     return make_image_folder(tmp_path_factory.mktemp("tiny"))
-
-
-def build(method, folder, extra=()):
-    from solo.methods import METHODS
-
-    from solo_fixtures import tiny_cfg
-
-    cfg = tiny_cfg(method, folder, ["semi_supervised.fraction=0.25", *extra])
-    torch.manual_seed(0)
-    return METHODS[cfg.method](cfg)
-
-
-def dataset_of(model):
-    from torchvision.datasets import ImageFolder
-
-    from solo_fixtures import CropsDataset
-
-    return CropsDataset(ImageFolder(model.cfg.data.train_path).targets)
 
 
 def test_register_is_in_place_and_idempotent():
@@ -55,24 +38,33 @@ def test_unknown_method_kwarg_names_the_key_and_lists_valid_ones(folder):
         build("semppl", folder, ["+method_kwargs.knn_kk=3"])
 
 
-@pytest.mark.parametrize(
-    "override, message",
-    [
-        ("++method_kwargs.knn_k=0", r"method_kwargs\.knn_k = 0: expected an integer >= 1"),
-        ("++method_kwargs.kl_form=k3", r"method_kwargs\.kl_form = 'k3'"),
-        ("++method_kwargs.temperature=0", r"method_kwargs\.temperature"),
-        ("++method_kwargs.pseudo_label_noise=1.5", r"pseudo_label_noise = 1.5"),
-        ("+semi_supervised.fractoin=0.1", r"semi_supervised\.fractoin"),
-        ("semi_supervised.fraction=null", r"semppl needs a labelled split"),
-        ("+semi_supervised.per_class=2", r"exactly one of"),
-        ("method_kwargs.num_negatives=8", r"num_negatives = 8: expected at most the global batch size - 1 = 7"),
-        ("++method_kwargs.queue_size=4", r"queue capacity 4 is smaller than one global batch \(8\)"),
-        ("++method_kwargs.proj_layers=4", r"method_kwargs\.proj_layers = 4: expected 2 or 3"),
-    ],
-)
-def test_bad_config_is_rejected_before_training(folder, override, message):
+SUNCET = ["semi_supervised.labelled_per_batch=3"]
+PAWS = ["semi_supervised.labelled_per_batch=3", "semi_supervised.balanced_labelled=true"]
+
+
+@pytest.mark.parametrize("method, extra, override, message", [
+    ("semppl", [], "++method_kwargs.knn_k=0", r"method_kwargs\.knn_k = 0: expected an integer >= 1"),
+    ("semppl", [], "++method_kwargs.kl_form=k3", r"method_kwargs\.kl_form = 'k3'"),
+    ("semppl", [], "++method_kwargs.temperature=0", r"method_kwargs\.temperature"),
+    ("semppl", [], "++method_kwargs.pseudo_label_noise=1.5", r"pseudo_label_noise = 1.5"),
+    ("semppl", [], "+semi_supervised.fractoin=0.1", r"semi_supervised\.fractoin"),
+    ("semppl", [], "semi_supervised.fraction=null", r"semppl needs a labelled split"),
+    ("semppl", [], "+semi_supervised.per_class=2", r"exactly one of"),
+    ("semppl", [], "method_kwargs.num_negatives=8", r"num_negatives = 8: expected at most the global batch size - 1 = 7"),
+    ("semppl", [], "++method_kwargs.queue_size=4", r"queue capacity 4 is smaller than one global batch \(8\)"),
+    ("semppl", [], "++method_kwargs.proj_layers=4", r"method_kwargs\.proj_layers = 4: expected 2 or 3"),
+    ("suncet", SUNCET, "method_kwargs.supervised_temperature=0", r"method_kwargs\.supervised_temperature = 0"),
+    ("suncet", SUNCET, "semi_supervised.labelled_per_batch=0", r"semi_supervised\.labelled_per_batch = 0: suncet needs labelled images in every batch"),
+    ("suncet", SUNCET, "semi_supervised.fraction=null", r"suncet needs a labelled split"),
+    ("paws", PAWS, "method_kwargs.sharpen_temperature=0", r"method_kwargs\.sharpen_temperature = 0: expected a number > 0"),
+    ("paws", PAWS, "method_kwargs.label_smoothing=2", r"method_kwargs\.label_smoothing = 2"),
+    ("paws", PAWS, "semi_supervised.labelled_per_batch=0", r"semi_supervised\.labelled_per_batch = 0: paws needs labelled images in every batch"),
+    ("paws", PAWS, "semi_supervised.fraction=null", r"paws needs a labelled split"),
+    ("paws", PAWS, "semi_supervised.labelled_per_batch=7", r"semi_supervised\.labelled_per_batch = 7: larger than the labelled set"),
+])
+def test_bad_config_is_rejected_before_training(folder, method, extra, override, message):
     with pytest.raises(ValueError, match=message):
-        build("semppl", folder, [override])
+        build(method, folder, [*extra, override])
 
 
 def test_proj_layers_3_is_simclrv2s_deeper_head_for_online_and_target(folder):
@@ -249,19 +241,6 @@ def test_suncet_term_reads_the_labelled_images_labels(folder):
     assert losses[0] != pytest.approx(losses[1], rel=1e-7)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("method_kwargs.supervised_temperature=0", r"method_kwargs\.supervised_temperature = 0"),
-    ("semi_supervised.labelled_per_batch=0", r"semi_supervised\.labelled_per_batch = 0: suncet needs labelled images in every batch"),
-    ("semi_supervised.fraction=null", r"suncet needs a labelled split"),
-])
-def test_suncet_bad_config_is_rejected_before_training(folder, override, message):
-    with pytest.raises(ValueError, match=message):
-        build("suncet", folder, ["semi_supervised.labelled_per_batch=3", override])
-
-
-PAWS = ["semi_supervised.labelled_per_batch=3", "semi_supervised.balanced_labelled=true"]
-
-
 def test_paws_trains_on_the_labelled_support_and_every_switch_changes_it(folder):
     """The support labels drive the loss (shifting the labelled images' labels changes it), and
     each PAWS switch changes training from the same weights and batches."""
@@ -280,15 +259,3 @@ def test_paws_trains_on_the_labelled_support_and_every_switch_changes_it(folder)
     for switch in ("method_kwargs.me_max=false", "method_kwargs.label_smoothing=0", "method_kwargs.sharpen_temperature=0.5",
                    "method_kwargs.temperature=0.3"):
         assert losses([switch]) != pytest.approx(default, rel=1e-7), switch
-
-
-@pytest.mark.parametrize("override, message", [
-    ("method_kwargs.sharpen_temperature=0", r"method_kwargs\.sharpen_temperature = 0: expected a number > 0"),
-    ("method_kwargs.label_smoothing=2", r"method_kwargs\.label_smoothing = 2"),
-    ("semi_supervised.labelled_per_batch=0", r"semi_supervised\.labelled_per_batch = 0: paws needs labelled images in every batch"),
-    ("semi_supervised.fraction=null", r"paws needs a labelled split"),
-    ("semi_supervised.labelled_per_batch=7", r"semi_supervised\.labelled_per_batch = 7: larger than the labelled set"),
-])
-def test_paws_bad_config_is_rejected_before_training(folder, override, message):
-    with pytest.raises(ValueError, match=message):
-        build("paws", folder, [*PAWS, override])

@@ -1,14 +1,13 @@
 """``scripts/pretrain/imagenet/semppl_tpu.yaml``: the ImageNet SemPPL config plus the XLA
 settings and nothing else, accepted by solo-learn's ``parse_cfg`` for 8 TPU devices."""
-from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import needs_solo
+from conftest import REPO, needs_solo
 from solo_semppl.training.configs import compose
 
-IMAGENET = Path(__file__).resolve().parents[1] / "scripts" / "pretrain" / "imagenet"
+IMAGENET = REPO / "scripts" / "pretrain" / "imagenet"
 TPU_SETTINGS = {
     "name": "semppl-imagenet-tpu", "accelerator": "tpu", "devices": 8, "strategy": "auto",
     "sync_batchnorm": False, "precision": "bf16-true", "knn_eval.enabled": False,

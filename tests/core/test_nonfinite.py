@@ -80,7 +80,7 @@ def train(model, steps):
     of every batch and at the end."""
     import lightning.pytorch as pl
 
-    from test_methods import dataset_of
+    from solo_fixtures import dataset_of
 
     states = []
 
@@ -106,7 +106,7 @@ def changed(before, after, prefix):
 
 @needs_solo
 def test_a_nan_step_changes_no_weight_no_ema_and_no_queue_and_is_logged(folder, monkeypatch):
-    from test_methods import build
+    from solo_fixtures import build
 
     model = build("semppl", folder)
     nan_at(model, {1}, monkeypatch)
@@ -122,7 +122,7 @@ def test_a_nan_step_changes_no_weight_no_ema_and_no_queue_and_is_logged(folder, 
 @pytest.mark.parametrize("limit", [2, 3])
 @pytest.mark.slow
 def test_training_stops_after_max_nonfinite_steps_bad_steps(folder, monkeypatch, limit):
-    from test_methods import build
+    from solo_fixtures import build
 
     model = build("relic", folder, [f"++method_kwargs.max_nonfinite_steps={limit}"])
     nan_at(model, None, monkeypatch)
@@ -136,7 +136,7 @@ def test_training_stops_after_max_nonfinite_steps_bad_steps(folder, monkeypatch,
 
 @needs_solo
 def test_max_nonfinite_steps_is_validated_before_training(folder):
-    from test_methods import build
+    from solo_fixtures import build
 
     with pytest.raises(ValueError, match=r"method_kwargs\.max_nonfinite_steps = -1: expected an integer >= 0"):
         build("semppl", folder, ["++method_kwargs.max_nonfinite_steps=-1"])

@@ -1,9 +1,10 @@
 """The bad input catalogue (docs/bad-input.md): every row cites tests that exist (pytest node ids whose
 function is defined in the cited file)."""
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
+ROOT = REPO
 
 
 def catalogue_rows():

@@ -7,7 +7,7 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import needs_solo
-from test_data_folder_check import corrupt, make_folder
+from image_files import corrupt, make_folder
 
 SMALL = [
     "optimizer.batch_size=8", "backbone.kwargs.width=8", "max_epochs=1", "semi_supervised.fraction=0.25",

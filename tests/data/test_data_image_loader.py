@@ -6,6 +6,8 @@ from PIL import Image
 
 from solo_semppl.data.image_loader import BadImageError, image_problem, load_rgb, to_rgb
 
+from image_files import write_truncated
+
 
 def solid(mode, size=(4, 4), value=0, **info):
     img = Image.new(mode, size, value)
@@ -59,14 +61,6 @@ def test_sixteen_bit_png_file_is_scaled_not_clipped(tmp_path):
     Image.fromarray(levels).save(tmp_path / "deep.png")
     assert np.asarray(Image.open(tmp_path / "deep.png").convert("RGB"))[0, :, 0].tolist() == [0, 255, 255, 255]
     assert np.asarray(load_rgb(str(tmp_path / "deep.png")))[0, :, 0].tolist() == [0, 1, 128, 255]
-
-
-def write_truncated(path, fraction=0.8, size=32):
-    pixels = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(path)
-    data = path.read_bytes()
-    path.write_bytes(data[:int(len(data) * fraction)])
-    return path
 
 
 @pytest.mark.parametrize("name", ["cut.jpg", "cut.png"])

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import needs_solo
+from conftest import REPO, needs_solo
 from solo_semppl.training.configs import compose
 
-CONFIGS = Path(__file__).resolve().parents[1] / "scripts" / "pretrain"
+CONFIGS = REPO / "scripts" / "pretrain"
 METHOD_FILES = sorted(p for p in CONFIGS.glob("*/*.yaml") if not p.name.startswith("_"))
 SHARED_KEYS = ("data", "semi_supervised", "augmentations", "max_epochs", "optimizer.batch_size", "backbone", "seed")
 METHODS = ("relic", "semppl", "simclr", "byol", "suncet", "paws")

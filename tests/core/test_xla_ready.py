@@ -2,15 +2,14 @@
 (no torch-xla) by running it inside ``no_host_sync()``; the real XLA check is
 ``scripts/xla/check_xla.py``."""
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import needs_solo
+from conftest import REPO, needs_solo
 from host_sync import HostSync, no_host_sync
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "xla"))
+sys.path.insert(0, str(REPO / "scripts" / "xla"))
 import core_step  # noqa: E402
 
 

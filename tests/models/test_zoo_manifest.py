@@ -9,7 +9,9 @@ from solo_semppl.zoo import find_entry, publish, read_manifest
 from solo_semppl.zoo.hashing import write_sha256sums
 from solo_semppl.zoo.manifest import MANIFEST_ENV, REPO_MANIFEST
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
+
 FIELDS = ("name", "arch", "stem", "tf_same_padding", "urls", "sha256", "size", "metrics", "card")
 
 

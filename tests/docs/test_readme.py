@@ -1,8 +1,9 @@
 """README's newcomer commands stay true: CI runs README's test command verbatim."""
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
+ROOT = REPO
 
 
 def readme_commands():
