@@ -7,7 +7,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "scripts" / "pretrain"
+from conftest import REPO
+
+CONFIG_DIR = REPO / "scripts" / "pretrain"
 
 
 def make_image_folder(root: Path, classes: int = 3, per_class: int = 8, size: int = 16) -> Path:

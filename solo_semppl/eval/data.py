@@ -53,7 +53,7 @@ def holdout(indices: np.ndarray, targets: np.ndarray, fraction: float = 0.2, see
     """Stratified (fit, held_out) of labelled indices: round(fraction * n_c) per class goes to
     held_out, but a class always keeps at least one image for fitting."""
     held = indices[draw_per_class(targets[indices], lambda n: min(int(round(fraction * n)), n - 1), np.random.default_rng(seed))]
-    return np.sort(np.setdiff1d(indices, held)), np.sort(held)
+    return np.setdiff1d(indices, held), np.sort(held)  # setdiff1d is sorted already
 
 
 def check_classes(train_ds, val_ds, source: str) -> None:
